@@ -1,0 +1,353 @@
+"""ActiveLearningLoop: stages of split -> train -> evaluate -> score -> select (paper Sec. 3)."""
+import copy
+import csv
+import glob
+import json
+import os
+import os.path as osp
+import random
+import re
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.dist import broadcast_object_list, get_rank, is_main_process
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.runner import EpochBasedTrainLoop
+from mmengine.utils import ProgressBar
+
+from mmlearnloss.registry import LOOPS
+from .splits import PoolSplitter
+from .state import ALState, config_hash
+from .strategies import build_strategy
+
+#: Config keys that do not change the experiment, left out of the state's config hash.
+HASH_IGNORE = ('work_dir', 'resume', 'load_from', 'launcher', 'env_cfg', 'log_level',
+               'default_hooks', 'visualizer', 'log_processor')
+
+
+@LOOPS.register_module()
+class ActiveLearningLoop(EpochBasedTrainLoop):
+    """Runs a whole active-learning experiment as the runner's train loop.
+
+    Every stage writes the labeled split as annotation files in the dataset's own format,
+    trains on it from a fresh optimizer and schedule, evaluates with the config's evaluator,
+    scores (a random subset of) the unlabeled pool with the strategy and labels the top ``K``.
+    The state (labeled ids, selections and their scores, metrics) lives in
+    ``<work_dir>/al_state.json``, written atomically, so a killed run resumes without
+    relabeling: ``tools/al_train.py CONFIG --resume``.
+
+    Args:
+        runner (Runner): The runner.
+        dataloader (dict): The train dataloader config; its dataset is the whole pool.
+        num_stages (int): Number of training stages (the paper: 10, from 1k to 10k labels).
+        initial_size (int): Size of the random initial labeled set (paper: 1000).
+        query_size (int): Samples labeled after each stage but the last (paper: 1000).
+        subset_size (int, optional): Size M of the random subset of the unlabeled pool that is
+            scored (paper: 10000 CIFAR-10, 5000 MPII). None scores the whole pool (VOC).
+        max_epochs (int): Training epochs per stage.
+        strategy (dict | str): Selection strategy config or name: ``'learning_loss'``,
+            ``'entropy'``, ``'coreset'``, ``'random'``.
+        seed (int): Seed of the initial set, the subsets and random selection.
+        reinit (bool): Restore the initial weights at the start of every stage (default, as
+            most studies do) instead of fine-tuning the previous stage's model.
+        val_interval (int): Also evaluate every ``val_interval`` epochs within a stage; every
+            stage is evaluated at its end regardless. Defaults to 0 (end of stage only).
+        score_batch_size (int, optional): Batch size of the scoring loader (default: the
+            val dataloader's).
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader: dict,
+                 num_stages: int,
+                 initial_size: int,
+                 query_size: int,
+                 max_epochs: int,
+                 subset_size: Optional[int] = None,
+                 strategy: Union[dict, str] = 'learning_loss',
+                 seed: int = 0,
+                 reinit: bool = True,
+                 val_interval: int = 0,
+                 score_batch_size: Optional[int] = None):
+        for name, value in (('num_stages', num_stages), ('initial_size', initial_size),
+                            ('max_epochs', max_epochs)):
+            if int(value) < 1:
+                raise ValueError(f'ActiveLearningLoop: {name} must be >= 1, got {value}')
+        if num_stages > 1 and query_size < 1:
+            raise ValueError(f'ActiveLearningLoop: query_size must be >= 1, got {query_size}')
+        if subset_size is not None and subset_size < query_size:
+            raise ValueError(f'ActiveLearningLoop: subset_size M={subset_size} is smaller than '
+                             f'query_size K={query_size}; M must be at least K.')
+        self._runner = runner
+        self.dataloader_cfg = copy.deepcopy(dataloader)
+        self.num_stages = num_stages
+        self.initial_size = initial_size
+        self.query_size = query_size
+        self.subset_size = subset_size
+        self.stage_epochs = max_epochs
+        self.strategy = build_strategy(strategy)
+        self.seed = seed
+        self.reinit = reinit
+        self.stage_val_interval = val_interval
+        self.score_batch_size = score_batch_size
+        self.pool = PoolSplitter(self.dataloader_cfg['dataset'])
+        self.state_path = osp.join(runner.work_dir, 'al_state.json')
+        self.splits_dir = osp.join(runner.work_dir, 'splits')
+        self.state = self._load_or_create_state()
+        self.stage = self.state.stage
+        # The runner builds optimizer and schedulers once, before run(), from this dataloader.
+        super().__init__(runner, self._labeled_dataloader(self.stage), max_epochs,
+                         val_begin=1, val_interval=max(val_interval, 1))
+
+    # ----------------------------------------------------------------------------- stages
+    def run(self) -> torch.nn.Module:
+        self._initial_weights = copy.deepcopy(self._unwrapped().state_dict())
+        print_log(f'Active learning: {self.num_stages} stages, {self.initial_size} initial '
+                  f'labels, K={self.query_size}, M={self.subset_size or "whole pool"}, strategy '
+                  f'{type(self.strategy).__name__}, '
+                  f'{"re-initialised" if self.reinit else "fine-tuned"} between stages.',
+                  logger='current')
+        while self.state.stage < self.num_stages:
+            self.run_stage(self.state.stage)
+        self.report()
+        return self.runner.model
+
+    def run_stage(self, stage: int) -> None:
+        """Train, evaluate and (but for the last stage) select. Resumes a half-done stage."""
+        self.stage = stage
+        record = self._stage_record(stage)
+        labeled = self.state.labeled
+        print_log(f'===== Stage {stage + 1}/{self.num_stages}: {len(labeled)} labeled samples '
+                  f'=====', logger='current')
+        if record['status'] == 'split_written':
+            self.train_stage(stage)
+            record['checkpoint'] = self._latest_checkpoint(stage)
+            self._advance(record, 'trained')
+        if record['status'] == 'trained':
+            self._load_stage_weights(record)
+            record['metrics'] = self.evaluate()
+            self._advance(record, 'evaluated')
+        if record['status'] == 'evaluated':
+            if stage + 1 < self.num_stages:
+                selected, scores = self.select(stage)
+                record['selected'], record['scores'] = selected, scores
+                self.state.labeled = labeled + selected
+            record['status'] = 'selected'
+            self.state.stage = stage + 1
+            if self.state.stage < self.num_stages:
+                self._stage_record(self.state.stage)  # writes the next split
+            self._save_state()
+
+    def train_stage(self, stage: int) -> None:
+        """Fresh optimizer and schedule, (re-)initialised weights, ``max_epochs`` epochs."""
+        runner = self.runner
+        self.dataloader = self._labeled_dataloader(stage)
+        self._max_epochs = self.stage_epochs
+        self._max_iters = self.stage_epochs * len(self.dataloader)
+        self._epoch = self._iter = 0
+        self.stop_training = False
+        if self.reinit or stage == 0:
+            self._unwrapped().load_state_dict(self._initial_weights)
+        runner.optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
+        runner.scale_lr(runner.optim_wrapper, runner.auto_scale_lr)
+        if runner.cfg.get('param_scheduler') is not None:
+            runner.param_schedulers = runner.build_param_scheduler(
+                copy.deepcopy(runner.cfg.param_scheduler))
+        runner.optim_wrapper.initialize_count_status(runner.model, 0, self._max_iters)
+        self._name_checkpoints(stage)
+        resume_from = self._latest_checkpoint(stage)
+        if resume_from is not None:
+            print_log(f'Stage {stage + 1}: resuming training from {resume_from}', logger='current')
+            runner.resume(resume_from)
+        runner.call_hook('before_train')
+        while self._epoch < self._max_epochs and not self.stop_training:
+            self.run_epoch()
+            if (self.stage_val_interval and self._epoch % self.stage_val_interval == 0
+                    and self._epoch < self._max_epochs):
+                self.runner.val_loop.run()
+        runner.call_hook('after_train')
+
+    def evaluate(self) -> Dict[str, float]:
+        metrics = self.runner.val_loop.run() if self.runner.val_loop is not None else {}
+        return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+
+    def select(self, stage: int):
+        """Score a random subset of the unlabeled pool and return the K chosen ids."""
+        labeled = set(self.state.labeled)
+        unlabeled = [i for i in self.pool.sample_ids() if i not in labeled]
+        if self.query_size > len(unlabeled):
+            raise ValueError(f'Stage {stage + 1}: asked to label K={self.query_size} samples but '
+                             f'only {len(unlabeled)} are unlabeled. Lower query_size or '
+                             f'num_stages.')
+        rng = random.Random(f'{self.seed}-subset-{stage}')
+        subset = unlabeled
+        if self.subset_size is not None and self.subset_size < len(unlabeled):
+            subset = sorted(rng.sample(unlabeled, self.subset_size), key=unlabeled.index)
+        needs = self.strategy.needs
+        values = labeled_values = None
+        if needs is not None:
+            subset, values = self.score(subset, needs, f'stage_{stage}_pool')
+            if self.strategy.needs_labeled:
+                _, labeled_values = self.score(self.state.labeled, needs, f'stage_{stage}_labeled')
+        selected = None
+        if is_main_process():
+            selected = self.strategy.select(subset, self.query_size, values, labeled_values,
+                                            seed=self.seed * 1000 + stage)
+        selected = self._broadcast(selected)
+        scores = []
+        if values is not None and values.dim() == 1:
+            index = {sample_id: i for i, sample_id in enumerate(subset)}
+            scores = [float(values[index[s]]) for s in selected]
+        print_log(f'Stage {stage + 1}: selected {len(selected)} of {len(subset)} scored samples '
+                  f'with {type(self.strategy).__name__}.', logger='current')
+        return selected, scores
+
+    @torch.no_grad()
+    def score(self, ids: List[str], needs: str, name: str):
+        """Run the model's scoring pass over ``ids`` (in the order the dataset yields them)."""
+        model = self._unwrapped()
+        if not hasattr(model, 'score_step'):
+            raise TypeError(f'The {type(self.strategy).__name__} strategy needs '
+                            f'model.score_step: wrap the model in mmlearnloss.LearningLoss.')
+        val_dataset = self.runner.cfg.val_dataloader['dataset']
+        dataset_cfg, ordered = self.pool.pool_cfg(ids, self.splits_dir, name,
+                                                  pipeline=_leaf_pipeline(val_dataset))
+        loader_cfg = copy.deepcopy(self.runner.cfg.val_dataloader)
+        loader_cfg.update(dataset=dataset_cfg, sampler=dict(type='DefaultSampler', shuffle=False,
+                                                            round_up=False),
+                          persistent_workers=False)
+        if self.score_batch_size:
+            loader_cfg['batch_size'] = self.score_batch_size
+        loader = self.runner.build_dataloader(loader_cfg)
+        model.eval()
+        outputs = []
+        bar = ProgressBar(len(loader.dataset)) if is_main_process() else None
+        for data in loader:
+            outputs.append(model.score_step(data, needs=(needs, ))[needs].float().cpu())
+            if bar is not None:
+                for _ in range(len(outputs[-1])):
+                    bar.update()
+        if bar is not None:
+            print()
+        values = torch.cat(outputs)
+        if len(values) != len(ordered):
+            raise RuntimeError(f'Scored {len(values)} samples but the pool has {len(ordered)}; '
+                               f'the dataset filtered or repeated samples.')
+        return ordered, values
+
+    # ------------------------------------------------------------------------------- state
+    def _load_or_create_state(self) -> ALState:
+        cfg_hash = config_hash(self.runner.cfg.to_dict(), ignore=HASH_IGNORE)
+        if osp.exists(self.state_path):
+            state = ALState.load(self.state_path, expected_config_hash=cfg_hash)
+            print_log(f'Resuming active learning from {self.state_path}: stage '
+                      f'{state.stage + 1}, {len(state.labeled)} labeled.', logger='current')
+            return state
+        ids = self.pool.sample_ids()
+        if self.initial_size > len(ids):
+            raise ValueError(f'initial_size={self.initial_size} is larger than the training '
+                             f'pool ({len(ids)} samples).')
+        needed = self.initial_size + self.query_size * (self.num_stages - 1)
+        if needed > len(ids):
+            raise ValueError(f'{self.num_stages} stages with initial_size={self.initial_size} '
+                             f'and query_size={self.query_size} need {needed} samples, but the '
+                             f'pool has {len(ids)}.')
+        initial = random.Random(f'{self.seed}-initial').sample(ids, self.initial_size)
+        state = ALState(config_hash=cfg_hash, seed=self.seed, stage=0, labeled=initial, stages=[])
+        self.state = state
+        self._stage_record(0)
+        self._save_state()
+        return state
+
+    def _stage_record(self, stage: int) -> dict:
+        """The state's record of ``stage``, created (and its split written) on first use."""
+        while len(self.state.stages) <= stage:
+            index = len(self.state.stages)
+            if is_main_process():
+                self.pool.write(self.state.labeled, self.splits_dir, f'stage_{index}_labeled')
+            self.state.stages.append(
+                dict(stage=index, num_labeled=len(self.state.labeled), status='split_written',
+                     metrics={}, selected=[], scores=[], checkpoint=None))
+        return self.state.stages[stage]
+
+    def _advance(self, record: dict, status: str) -> None:
+        record['status'] = status
+        self._save_state()
+
+    def _save_state(self) -> None:
+        if is_main_process():
+            self.state.save(self.state_path)
+
+    def _labeled_dataloader(self, stage: int):
+        cfg = copy.deepcopy(self.dataloader_cfg)
+        cfg['dataset'], _ = self.pool.write(self.state.labeled, self.splits_dir,
+                                            f'stage_{stage}_labeled')
+        diff_rank_seed = self.runner._randomness_cfg.get('diff_rank_seed', False)
+        return self.runner.build_dataloader(cfg, seed=self.runner.seed,
+                                            diff_rank_seed=diff_rank_seed)
+
+    # -------------------------------------------------------------------------- checkpoints
+    def _name_checkpoints(self, stage: int) -> None:
+        """Give every stage its own checkpoint names so stages never overwrite each other."""
+        for hook in self.runner.hooks:
+            if type(hook).__name__ == 'CheckpointHook':
+                hook.filename_tmpl = f'stage_{stage}_epoch_{{}}.pth'
+
+    def _latest_checkpoint(self, stage: int) -> Optional[str]:
+        pattern = osp.join(self.runner.work_dir, f'stage_{stage}_epoch_*.pth')
+        found = []
+        for path in glob.glob(pattern):
+            match = re.search(r'_epoch_(\d+)\.pth$', path)
+            if match:
+                found.append((int(match.group(1)), path))
+        return max(found)[1] if found else None
+
+    def _load_stage_weights(self, record: dict) -> None:
+        path = record.get('checkpoint')
+        if path and osp.exists(path) and self._epoch == 0:
+            # Resumed after training finished: the model in memory is not the trained one.
+            self.runner.load_checkpoint(path)
+
+    # ------------------------------------------------------------------------------- report
+    def report(self) -> None:
+        rows = [dict(stage=r['stage'] + 1, num_labeled=r['num_labeled'], **r['metrics'])
+                for r in self.state.stages]
+        if not is_main_process() or not rows:
+            return
+        keys = list(dict.fromkeys(k for row in rows for k in row))
+        lines = [' | '.join(f'{k:>12}' for k in keys)]
+        for row in rows:
+            lines.append(' | '.join(
+                f'{row.get(k, ""):>12.4f}' if isinstance(row.get(k), float) else
+                f'{row.get(k, ""):>12}' for k in keys))
+        print_log('Active learning results\n' + '\n'.join(lines), logger='current')
+        with open(osp.join(self.runner.work_dir, 'al_results.csv'), 'w', newline='') as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        with open(osp.join(self.runner.work_dir, 'al_results.json'), 'w') as f:
+            json.dump(rows, f, indent=2)
+
+    # ------------------------------------------------------------------------------ helpers
+    def _unwrapped(self):
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    @staticmethod
+    def _broadcast(obj):
+        holder = [obj]
+        broadcast_object_list(holder, src=0)
+        return holder[0]
+
+
+def _leaf_pipeline(dataset_cfg: dict) -> list:
+    """The pipeline of a (possibly wrapped) dataset config."""
+    while 'pipeline' not in dataset_cfg:
+        if 'dataset' in dataset_cfg:
+            dataset_cfg = dataset_cfg['dataset']
+        elif 'datasets' in dataset_cfg:
+            dataset_cfg = dataset_cfg['datasets'][0]
+        else:
+            raise KeyError('The val dataset config has no pipeline.')
+    return copy.deepcopy(dataset_cfg['pipeline'])

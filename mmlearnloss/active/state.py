@@ -1,0 +1,252 @@
+"""The durable state of an active-learning run: one JSON file in the work dir.
+
+The file says which stage the run is in, which sample ids are labeled, and what every stage did
+(its split, checkpoint, metrics, the ids it selected with their scores). It is rewritten atomically
+after every step of a stage (temporary file in the same directory, flush, fsync, ``os.replace``), so
+a run killed at any moment finds either the old or the new state, never a torn file, and resumes
+without relabeling or losing a label.
+
+The file also carries :func:`config_hash` of the config that started the run: resuming with a
+different experiment config is refused instead of silently mixing two experiments in one work dir.
+"""
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, List, Optional
+
+__all__ = [
+    'ALState', 'ALStateError', 'STAGE_STATUSES', 'DEFAULT_HASH_IGNORE', 'config_hash',
+    'atomic_write_text'
+]
+
+#: Steps of a stage, in order; a stage record's ``status`` is the last step it completed.
+STAGE_STATUSES = ('split_written', 'trained', 'evaluated', 'selected')
+
+#: Config keys that say where or how a run is launched, not what the experiment is.
+DEFAULT_HASH_IGNORE = ('work_dir', 'resume', 'launcher')
+
+# Version of the file layout; bump it when the layout changes so old files fail clearly.
+_FORMAT_VERSION = 1
+
+_REQUIRED_KEYS = {
+    'config_hash': str,
+    'seed': int,
+    'stage': int,
+    'labeled': list,
+    'stages': list,
+}
+
+
+class ALStateError(ValueError):
+    """An active-learning state file is unreadable, malformed or from another experiment."""
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old or the new content, never a mix.
+
+    The text goes to a temporary file in the same directory (same file system, so ``os.replace`` is
+    atomic), is flushed and fsynced, then renamed over ``path``. On any error the temporary file is
+    removed and ``path`` is left as it was.
+
+    Args:
+        path (str): File to write; its directory is created if missing.
+        text (str): The whole new content.
+    """
+    path = osp.abspath(path)
+    directory = osp.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if osp.exists(tmp_path):
+            os.unlink(tmp_path)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename itself durable; not every platform lets a directory be opened.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class ALState:
+    """What an active-learning run has done so far.
+
+    Args:
+        config_hash (str): :func:`config_hash` of the experiment config.
+        seed (int): Seed of the run (initial labels, pool subsets, random selection).
+        stage (int): The current stage (cycle) index.
+        labeled (list[str]): Ids of the labeled samples, in the order they were labeled.
+        stages (list[dict]): One record per stage: ``{'stage': i, 'num_labeled': n,
+            'metrics': {...}, 'selected': [ids], 'scores': [floats aligned with selected],
+            'checkpoint': path, 'status': one of STAGE_STATUSES}``. Only ``stage`` and ``status``
+            are required; the loop fills the rest as the stage progresses.
+    """
+
+    config_hash: str
+    seed: int
+    stage: int
+    labeled: List[str]
+    stages: List[dict] = field(default_factory=list)
+
+    def validate(self) -> None:
+        """Raise :class:`ALStateError` if the state is inconsistent (checked on save and load)."""
+        problems = _state_problems(asdict(self))
+        if problems:
+            raise ALStateError('Invalid active-learning state: ' + '; '.join(problems))
+
+    def save(self, path: str) -> None:
+        """Write the state to ``path`` atomically (see :func:`atomic_write_text`).
+
+        The state is validated and fully serialized before the file is touched, so an invalid or
+        non-JSON-serializable state leaves the previous file intact.
+        """
+        self.validate()
+        payload = dict(format_version=_FORMAT_VERSION, **asdict(self))
+        text = json.dumps(payload, indent=2, allow_nan=True) + '\n'
+        atomic_write_text(path, text)
+
+    @classmethod
+    def load(cls, path: str, expected_config_hash: Optional[str] = None) -> 'ALState':
+        """Read a state file written by :meth:`save`. Never modifies the file.
+
+        Args:
+            path (str): The state file.
+            expected_config_hash (str, optional): If given, the file must have been written by a
+                run of the config with this hash.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            ALStateError: the file is not valid JSON, lacks keys, has wrong types, or (with
+                ``expected_config_hash``) belongs to another experiment.
+        """
+        remedy = ('delete it to start the active-learning run from scratch, or pick another '
+                  '--work-dir')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'Active-learning state file not found: {path}')
+        try:
+            with open(path, encoding='utf-8') as f:
+                payload = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ALStateError(f'Active-learning state file {path} is not valid JSON ({e}); '
+                               f'{remedy}.') from e
+        if not isinstance(payload, dict):
+            raise ALStateError(f'Active-learning state file {path} holds a '
+                               f'{type(payload).__name__}, expected a JSON object; {remedy}.')
+        version = payload.pop('format_version', None)
+        if version != _FORMAT_VERSION:
+            raise ALStateError(f'Active-learning state file {path} has format_version={version!r}, '
+                               f'this version of mmlearnloss reads {_FORMAT_VERSION}; {remedy}.')
+        problems = _state_problems(payload)
+        unknown = sorted(set(payload) - set(_REQUIRED_KEYS))
+        if unknown:
+            problems.append(f'unknown keys {unknown}')
+        if problems:
+            raise ALStateError(f'Active-learning state file {path} is malformed: '
+                               f'{"; ".join(problems)}; {remedy}.')
+        state = cls(**payload)
+        if expected_config_hash is not None and state.config_hash != expected_config_hash:
+            raise ALStateError(
+                f'Active-learning state file {path} was written by a run of another config '
+                f'(its config hash is {state.config_hash}, the current config hashes to '
+                f'{expected_config_hash}). Resume with the config that started the run, or pick '
+                f'another --work-dir to start a new experiment.')
+        return state
+
+
+def _state_problems(payload: dict) -> List[str]:
+    """List what is wrong with a state dict (empty if nothing)."""
+    problems = []
+    for key, expected_type in _REQUIRED_KEYS.items():
+        if key not in payload:
+            problems.append(f'missing key {key!r}')
+        elif not isinstance(payload[key], expected_type) or isinstance(payload[key], bool):
+            problems.append(f'{key!r} should be {expected_type.__name__}, got '
+                            f'{type(payload[key]).__name__}')
+    if problems:
+        return problems
+    if not all(isinstance(i, str) for i in payload['labeled']):
+        problems.append("'labeled' should hold sample ids as str")
+    elif len(set(payload['labeled'])) != len(payload['labeled']):
+        problems.append("'labeled' holds duplicate ids")
+    for i, record in enumerate(payload['stages']):
+        if not isinstance(record, dict):
+            problems.append(f'stages[{i}] should be a dict, got {type(record).__name__}')
+            continue
+        for key in ('stage', 'status'):
+            if key not in record:
+                problems.append(f'stages[{i}] lacks {key!r}')
+        if 'status' in record and record['status'] not in STAGE_STATUSES:
+            problems.append(f'stages[{i}] has status {record["status"]!r}, expected one of '
+                            f'{list(STAGE_STATUSES)}')
+        selected, scores = record.get('selected'), record.get('scores')
+        if selected is not None and scores is not None and len(selected) != len(scores):
+            problems.append(f'stages[{i}] has {len(selected)} selected ids but {len(scores)} '
+                            'scores (they must be aligned)')
+    return problems
+
+
+def config_hash(cfg: Mapping, ignore: Iterable[str] = DEFAULT_HASH_IGNORE) -> str:
+    """A stable sha256 of the config items that define an experiment.
+
+    Keys are sorted, tuples and lists hash alike, and the keys in ``ignore`` are left out: top-level
+    names (``'work_dir'``) or dotted paths into nested dicts (``'train_dataloader.num_workers'``).
+    Values that are not JSON types (classes, functions in pure-Python configs) hash by their
+    qualified name or ``repr``.
+
+    Args:
+        cfg (Mapping): The config, e.g. an mmengine ``Config`` or a plain dict.
+        ignore (Iterable[str]): Keys that do not change the experiment. Defaults to
+            :data:`DEFAULT_HASH_IGNORE`.
+
+    Returns:
+        str: 64 hex digits.
+    """
+    if hasattr(cfg, 'to_dict'):  # mmengine Config
+        cfg = cfg.to_dict()
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f'config_hash expects a dict-like config, got {type(cfg).__name__}')
+    ignore_paths = [tuple(key.split('.')) for key in ignore]
+    canonical = _canonical(cfg, (), ignore_paths)
+    text = json.dumps(canonical, sort_keys=True, separators=(',', ':'), ensure_ascii=True)
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def _canonical(value: Any, path: tuple, ignore_paths: List[tuple]) -> Any:
+    """Turn a config value into plain JSON data with a single spelling per meaning."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): _canonical(v, path + (str(k), ), ignore_paths)
+            for k, v in value.items() if path + (str(k), ) not in ignore_paths
+        }
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, path, ignore_paths) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v, path, ignore_paths) for v in value), key=repr)
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # json would write NaN/Infinity, which is not JSON
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, type) or callable(value):
+        return f'{getattr(value, "__module__", "")}.{getattr(value, "__qualname__", repr(value))}'
+    return repr(value)

@@ -1,0 +1,343 @@
+"""Active-learning selection strategies: which unlabeled samples to label next.
+
+Every strategy has one interface, :meth:`BaseStrategy.select`: given the ids of the scored pool, the
+number ``k`` to label and (if the strategy needs them) one value per pool sample, return ``k`` ids,
+most informative first. A strategy declares what the loop must collect for it:
+
+- ``needs``: the per-sample model output for the pool: ``None`` (random), ``'pred_loss'`` (the loss
+  prediction head's l̂), ``'uncertainty'`` (e.g. the entropy of the class posterior) or ``'features'``
+  (penultimate features, ``[N, D]``).
+- ``needs_labeled``: whether the same output is also needed for the labeled set (core-set).
+
+Selection is deterministic: ties go to the sample that comes first in ``pool_ids`` and the only
+randomness comes from a generator seeded with ``seed``, never from the global RNG.
+
+Configs reach the strategies as ``strategy=dict(type='mmlearnloss.LearningLossStrategy')``;
+:func:`build_strategy` also takes the short names ``'random'``, ``'entropy'``, ``'coreset'`` and
+``'learning_loss'``.
+"""
+from typing import Dict, Hashable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmlearnloss.registry import TASK_UTILS
+
+__all__ = [
+    'BaseStrategy', 'RandomStrategy', 'TopScoreStrategy', 'EntropyStrategy', 'LearningLossStrategy',
+    'CoresetStrategy', 'k_center_greedy', 'build_strategy', 'STRATEGY_NAMES'
+]
+
+ValuesLike = Union[Tensor, np.ndarray, Sequence[float]]
+
+# Elements of a block of rows processed at once (16 MB of float32): bounds the temporaries of the
+# distances to the labeled set, the squared norms and the NaN count, whatever N.
+_DISTANCE_BLOCK_ELEMENTS = 1 << 22
+
+
+class BaseStrategy:
+    """Interface of the selection strategies.
+
+    Subclasses set :attr:`needs` / :attr:`needs_labeled` and implement :meth:`select_indices`;
+    :meth:`select` validates the inputs, so every strategy fails the same way on bad ones.
+    """
+
+    #: Per-sample model output the loop must collect for the scored pool (None: nothing).
+    needs: Optional[str] = None
+    #: Whether that output is also needed for the labeled set.
+    needs_labeled: bool = False
+
+    def select(self,
+               pool_ids: Sequence[Hashable],
+               k: int,
+               values: Optional[ValuesLike] = None,
+               labeled_values: Optional[ValuesLike] = None,
+               seed: int = 0) -> List[Hashable]:
+        """Return ``k`` ids from ``pool_ids`` (no duplicates), most informative first.
+
+        Args:
+            pool_ids (Sequence): Ids of the scored unlabeled samples (str, or int for index-based
+                datasets such as CIFAR); returned as given.
+            k (int): How many samples to label.
+            values (Tensor, optional): ``values[i]`` belongs to ``pool_ids[i]``: ``[N]`` scores or
+                ``[N, D]`` features, as :attr:`needs` says. Ignored when :attr:`needs` is None.
+            labeled_values (Tensor, optional): The same output for the labeled set (``[M, D]``),
+                used when :attr:`needs_labeled` is True.
+            seed (int): Seed of the strategy's own generator. Defaults to 0.
+
+        Returns:
+            list: ``k`` distinct ids of ``pool_ids``.
+        """
+        num_samples = _check_pool(pool_ids, k)
+        if self.needs is not None:
+            values = _check_values(values, num_samples, self.needs, type(self).__name__)
+        else:
+            values = None
+        if self.needs_labeled and labeled_values is not None:
+            labeled_values = _as_tensor(labeled_values)
+            _check_no_nan(labeled_values, 'labeled_values')
+        else:
+            labeled_values = None
+        indices = self.select_indices(num_samples, k, values, labeled_values, seed)
+        return [pool_ids[i] for i in indices.tolist()]
+
+    def select_indices(self, num_samples: int, k: int, values: Optional[Tensor],
+                       labeled_values: Optional[Tensor], seed: int) -> Tensor:
+        """Return the ``[k]`` positions in the pool to label, most informative first.
+
+        Called by :meth:`select` with validated inputs (``values`` has ``num_samples`` rows and no
+        NaN, ``1 <= k <= num_samples``).
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(needs={self.needs!r}, needs_labeled={self.needs_labeled})'
+
+
+@TASK_UTILS.register_module()
+class RandomStrategy(BaseStrategy):
+    """Label ``k`` pool samples drawn uniformly without replacement (the paper's baseline)."""
+
+    needs = None
+
+    def select_indices(self, num_samples, k, values, labeled_values, seed):
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randperm(num_samples, generator=generator)[:k]
+
+
+class TopScoreStrategy(BaseStrategy):
+    """Label the ``k`` pool samples with the HIGHEST score; ties go to the earlier pool sample."""
+
+    def select_indices(self, num_samples, k, values, labeled_values, seed):
+        if values.dim() != 1:
+            raise ValueError(f'{type(self).__name__} expects one {self.needs!r} score per pool '
+                             f'sample, shape [{num_samples}], got shape {list(values.shape)}')
+        # Stable descending sort: equal scores keep pool order.
+        _, order = torch.sort(values, descending=True, stable=True)
+        return order[:k]
+
+
+@TASK_UTILS.register_module()
+class EntropyStrategy(TopScoreStrategy):
+    """Label the most uncertain samples: top-k of the ``'uncertainty'`` values.
+
+    The loop supplies the uncertainty (for classification the entropy of the class posterior); the
+    strategy only ranks it, so it serves every task that can produce one number per sample.
+    """
+
+    needs = 'uncertainty'
+
+
+@TASK_UTILS.register_module()
+class LearningLossStrategy(TopScoreStrategy):
+    """Label the samples with the highest predicted loss l̂ (Yoo & Kweon, CVPR 2019)."""
+
+    needs = 'pred_loss'
+
+
+@TASK_UTILS.register_module()
+class CoresetStrategy(BaseStrategy):
+    """Core-set selection by k-Center-Greedy on features (Sener & Savarese, ICLR 2018).
+
+    Repeatedly labels the pool sample farthest (Euclidean) from its nearest center, the centers being
+    the labeled samples and those already picked. With no labeled set the first pick is a pool sample
+    drawn with ``seed``. See :func:`k_center_greedy` for cost and memory.
+    """
+
+    needs = 'features'
+    needs_labeled = True
+
+    def select_indices(self, num_samples, k, values, labeled_values, seed):
+        if values.dim() != 2:
+            raise ValueError(f'CoresetStrategy expects features of shape [N, D] with '
+                             f'N={num_samples} pool samples, got shape {list(values.shape)}')
+        if labeled_values is not None and labeled_values.numel() == 0:
+            labeled_values = None
+        if labeled_values is not None and (labeled_values.dim() != 2
+                                           or labeled_values.shape[1] != values.shape[1]):
+            raise ValueError(f'labeled_values must be [M, D] features with the pool\'s '
+                             f'D={values.shape[1]}, got shape {list(labeled_values.shape)}')
+        return k_center_greedy(values, k, centers=labeled_values, seed=seed)
+
+
+def k_center_greedy(features: Tensor,
+                    k: int,
+                    centers: Optional[Tensor] = None,
+                    seed: int = 0) -> Tensor:
+    """Greedy k-center selection; returns the ``[k]`` indices of ``features`` picked, in order.
+
+    Each step picks the point with the largest distance to its nearest center and makes it a center.
+    Ties go to the lowest index. Distances are squared Euclidean, ``|a|² - 2ab + |b|²`` with the
+    squared norms computed once (same argmax as Euclidean). Memory beyond the inputs is O(N): a
+    running min-distance vector and one distance vector per step, never an N×N matrix; the initial
+    distances to ``centers`` are computed in blocks of rows. Time is one ``[N, D]`` mat-vec per pick.
+
+    Args:
+        features (Tensor): ``[N, D]`` points to choose from.
+        k (int): Number of points to pick, ``1 <= k <= N``.
+        centers (Tensor, optional): ``[M, D]`` initial centers (the labeled set). If None or empty,
+            the first pick is a point drawn uniformly with a generator seeded with ``seed``.
+        seed (int): Seed for that first pick. Defaults to 0.
+
+    Returns:
+        Tensor: ``[k]`` int64 indices, no duplicates.
+    """
+    points = features.detach().to(device='cpu', dtype=torch.float32).contiguous()
+    num_points = points.shape[0]
+    if not 1 <= k <= num_points:
+        raise ValueError(f'k_center_greedy asked for k={k} of {num_points} points')
+    squared_norms = _squared_norms(points)
+
+    if centers is not None and centers.shape[0] > 0:
+        centers = centers.detach().to(device='cpu', dtype=torch.float32).contiguous()
+        min_distance = _min_squared_distance(points, squared_norms, centers)
+    else:
+        centers = None
+        min_distance = torch.full((num_points, ), float('inf'))
+
+    picked = torch.empty(k, dtype=torch.long)
+    distance = torch.empty(num_points)
+    for step in range(k):
+        if step == 0 and centers is None:
+            generator = torch.Generator().manual_seed(seed)
+            index = int(torch.randint(num_points, (1, ), generator=generator))
+        else:
+            # argmax returns the first maximum: ties go to the lowest index.
+            index = int(torch.argmax(min_distance))
+        picked[step] = index
+        if step == k - 1:
+            break
+        # Squared distance of every point to the new center, then the running minimum. A plain mv
+        # (the one pass over the [N, D] features, memory-bound) is faster than addmv here.
+        torch.mv(points, points[index], out=distance)
+        torch.add(squared_norms, distance, alpha=-2, out=distance)
+        # Clamped so that rounding cannot order exact duplicates: equal distances tie on index.
+        distance.add_(squared_norms[index]).clamp_min_(0)
+        torch.minimum(min_distance, distance, out=min_distance)
+        # A picked point is never picked again, even if k exceeds the distinct points.
+        min_distance[index] = float('-inf')
+    return picked
+
+
+def _min_squared_distance(points: Tensor, squared_norms: Tensor, centers: Tensor) -> Tensor:
+    """``[N]`` squared distance of each point to its nearest center, in blocks of rows."""
+    center_norms = _squared_norms(centers)
+    rows = min(points.shape[0], max(1, _DISTANCE_BLOCK_ELEMENTS // centers.shape[0]))
+    # One block buffer reused with out=: a fresh block per iteration fragments the heap and the
+    # freed blocks stay resident (measured: +16 MB of RSS per block).
+    buffer = torch.empty(rows, centers.shape[0])
+    min_distance = torch.empty(points.shape[0])
+    for start in range(0, points.shape[0], rows):
+        block = slice(start, start + rows)
+        distance = buffer[:min(rows, points.shape[0] - start)]
+        # |c|² - 2 x·c for the block, then + |x|².
+        torch.addmm(center_norms, points[block], centers.T, alpha=-2, out=distance)
+        distance.add_(squared_norms[block, None])
+        torch.amin(distance, dim=1, out=min_distance[block])
+    return min_distance.clamp_min_(0)
+
+
+def _squared_norms(points: Tensor) -> Tensor:
+    """``[N]`` sums of squares (exact for small integers, unlike a squared norm), in blocks."""
+    rows = min(points.shape[0], max(1, _DISTANCE_BLOCK_ELEMENTS // max(1, points.shape[1])))
+    buffer = torch.empty(rows, points.shape[1])
+    norms = torch.empty(points.shape[0])
+    for start in range(0, points.shape[0], rows):
+        block = slice(start, start + rows)
+        squares = buffer[:min(rows, points.shape[0] - start)]
+        torch.mul(points[block], points[block], out=squares)
+        torch.sum(squares, dim=1, out=norms[block])
+    return norms
+
+
+def _check_pool(pool_ids: Sequence[Hashable], k: int) -> int:
+    """Validate the pool and ``k``; return the pool size."""
+    num_samples = len(pool_ids)
+    if num_samples == 0:
+        raise ValueError(f'the pool is empty: there are no unlabeled samples to select K={k} '
+                         'from (is everything labeled already?)')
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f'K must be an int number of samples to label, got {k!r}')
+    if k <= 0:
+        raise ValueError(f'K must be a positive number of samples to label, got K={k}')
+    if k > num_samples:
+        raise ValueError(f'asked for K={k} but the pool has only {num_samples} unlabeled samples; '
+                         'lower K or score a larger subset of the pool')
+    num_unique = len(set(pool_ids))
+    if num_unique != num_samples:
+        raise ValueError(f'pool_ids has {num_samples - num_unique} duplicate ids among '
+                         f'{num_samples}; each unlabeled sample must appear once')
+    return num_samples
+
+
+def _check_values(values: Optional[ValuesLike], num_samples: int, needs: str,
+                  strategy: str) -> Tensor:
+    """Validate the per-sample values of the pool; return them as a CPU tensor."""
+    if values is None:
+        raise ValueError(f'{strategy} needs the {needs!r} of each of the {num_samples} pool '
+                         'samples, got values=None')
+    values = _as_tensor(values)
+    if values.dim() == 0 or values.shape[0] != num_samples:
+        raise ValueError(f'values must have one row per pool sample: got shape '
+                         f'{list(values.shape)} for {num_samples} pool ids')
+    _check_no_nan(values, 'values')
+    return values
+
+
+def _check_no_nan(values: Tensor, name: str) -> None:
+    # The sum is NaN if any entry is: a reduction, no [N, D] mask unless there is something to count.
+    if values.is_floating_point() and values.numel() and torch.isnan(values.sum()):
+        num_nan = int(torch.isnan(values).sum())
+        if num_nan:
+            raise ValueError(f'{name} contain {num_nan} NaN entries (of {values.numel()}); '
+                             'the model diverged or the scoring pass is broken')
+
+
+def _as_tensor(values: ValuesLike) -> Tensor:
+    if isinstance(values, Tensor):
+        return values.detach().cpu()
+    return torch.as_tensor(np.asarray(values))
+
+
+#: Short names accepted by :func:`build_strategy`.
+STRATEGY_NAMES: Dict[str, str] = {
+    'random': 'RandomStrategy',
+    'entropy': 'EntropyStrategy',
+    'coreset': 'CoresetStrategy',
+    'learning_loss': 'LearningLossStrategy',
+}
+
+
+def build_strategy(cfg: Union[str, dict, BaseStrategy]) -> BaseStrategy:
+    """Build a strategy from a short name, a config dict or a strategy (returned as is).
+
+    Examples:
+        >>> build_strategy('learning_loss')
+        >>> build_strategy(dict(type='mmlearnloss.CoresetStrategy'))
+        >>> build_strategy(dict(type='coreset'))
+    """
+    if isinstance(cfg, BaseStrategy):
+        return cfg
+    if isinstance(cfg, str):
+        cfg = dict(type=cfg)
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise TypeError(f'a strategy is given by a name ({", ".join(STRATEGY_NAMES)}) or a cfg '
+                        f'dict with a "type" key, got {cfg!r}')
+    cfg = dict(cfg)
+    strategy_type = cfg['type']
+    if isinstance(strategy_type, str):
+        name = strategy_type.split('.')[-1]
+        name = STRATEGY_NAMES.get(name.lower().replace('-', '_'), name)
+        if '.' not in strategy_type or strategy_type.startswith('mmlearnloss.'):
+            if TASK_UTILS.get(name) is None:
+                raise ValueError(f'unknown strategy {strategy_type!r}; known: short names '
+                                 f'{sorted(STRATEGY_NAMES)} or mmlearnloss.<Name> with Name in '
+                                 f'{sorted(STRATEGY_NAMES.values())}')
+            # Scoped, so it also builds while another default scope (mmdet, mmpose...) is active.
+            strategy_type = f'mmlearnloss.{name}'
+        cfg['type'] = strategy_type
+    strategy = TASK_UTILS.build(cfg)
+    if not isinstance(strategy, BaseStrategy):
+        raise TypeError(f'{cfg["type"]!r} built a {type(strategy).__name__}, not a BaseStrategy')
+    return strategy

@@ -1,0 +1,3 @@
+from .cifar import MiniCIFAR10
+
+__all__ = ['MiniCIFAR10']

@@ -1,0 +1,3 @@
+from .stop_loss_grad_hook import StopLossGradHook
+
+__all__ = ['StopLossGradHook']

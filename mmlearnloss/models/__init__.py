@@ -1,0 +1,10 @@
+from .head import LossPredictionHead
+from .learning_loss import LearningLoss
+from .losses import LossPredictionLoss, ranking_loss
+from .taps import FeatureTaps
+from .target_losses import ADAPTERS, get_adapter
+
+__all__ = [
+    'LossPredictionHead', 'LossPredictionLoss', 'ranking_loss', 'LearningLoss', 'FeatureTaps',
+    'ADAPTERS', 'get_adapter'
+]

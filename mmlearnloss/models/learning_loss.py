@@ -1,0 +1,132 @@
+"""The LearningLoss wrapper: any OpenMMLab model plus a loss prediction module."""
+from typing import Dict, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from mmlearnloss.registry import MODELS
+from .target_losses import get_adapter
+from .taps import FeatureTaps
+
+
+@MODELS.register_module()
+class LearningLoss(BaseModel):
+    """Wraps an architecture so that it learns to predict its own per-sample loss.
+
+    The architecture is built and used as it is (its data preprocessor included); forward hooks
+    record the tapped feature maps, the :class:`LossPredictionHead` predicts each sample's loss
+    from them, and :class:`LossPredictionLoss` compares the prediction with the sample's real
+    loss. The architecture's loss dict gains ``loss_pred`` (already scaled by λ), which mmengine
+    adds to the total, plus the logged, non-loss ``rank_acc`` and ``nan_targets``.
+
+    Args:
+        architecture (dict | nn.Module): The target model, e.g. an mmdet ``SSD`` config.
+        taps (Sequence[str]): Submodules whose outputs feed the head, e.g.
+            ``['backbone.layer1', ..., 'backbone.layer4']`` or ``['neck']`` (all outputs of a
+            multi-output module) or ``['neck[0]']``.
+        loss_prediction_head (dict): Config of :class:`LossPredictionHead`; ``in_channels`` must
+            list the channels of the tapped maps in tap order.
+        loss (dict): Config of :class:`LossPredictionLoss` (margin, λ as ``loss_weight``, mode).
+        val_target_loss (bool): In predict mode also compute each sample's real loss
+            (``target_loss``) when the data samples carry ground truth, so
+            :class:`LossRankingMetric` can score the head. Costs a second forward pass.
+        data_preprocessor (dict, optional): Filled in by mmengine's Runner from a config's
+            top-level ``data_preprocessor`` (mmpretrain configs keep it there); it becomes the
+            architecture's unless the architecture config has its own.
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 architecture: Union[dict, nn.Module],
+                 taps: Sequence[str],
+                 loss_prediction_head: dict,
+                 loss: dict = dict(type='mmlearnloss.LossPredictionLoss'),
+                 val_target_loss: bool = True,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if isinstance(architecture, dict):
+            architecture = dict(architecture)
+            if data_preprocessor is not None:
+                architecture.setdefault('data_preprocessor', data_preprocessor)
+            architecture = MODELS.build(architecture)
+        super().__init__(data_preprocessor=architecture.data_preprocessor, init_cfg=init_cfg)
+        self.architecture = architecture
+        self.taps = FeatureTaps(architecture, taps)
+        self.loss_prediction_head = MODELS.build(loss_prediction_head)
+        self.loss_prediction_loss = MODELS.build(loss)
+        self.val_target_loss = val_target_loss
+        self.adapter = get_adapter(architecture)
+        #: Set by StopLossGradHook: the head then learns from detached features only.
+        self.detach_taps = False
+
+    def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.architecture(inputs, data_samples, mode='tensor')
+        raise RuntimeError(f"Invalid mode {mode!r}: expected 'loss', 'predict' or 'tensor'")
+
+    def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
+        """The architecture's own losses plus ``loss_pred``."""
+        with self.taps.record():
+            losses, target_loss = self.adapter.loss(self.architecture, inputs, data_samples)
+            feats = self.taps.outputs()
+        if self.detach_taps:
+            feats = [f.detach() for f in feats]
+        pred_loss = self.loss_prediction_head(feats)
+        target_loss = target_loss.detach()
+        losses = dict(losses)
+        losses['loss_pred'] = self.loss_prediction_loss(pred_loss, target_loss)
+        losses['rank_acc'] = self.loss_prediction_loss.accuracy(pred_loss, target_loss)
+        losses['nan_targets'] = pred_loss.new_tensor(
+            float(self.loss_prediction_loss.count_invalid(target_loss)))
+        return losses
+
+    def predict(self, inputs: Tensor, data_samples=None) -> list:
+        """The architecture's predictions, each with ``pred_loss`` (and ``target_loss``)."""
+        with self.taps.record():
+            results = self.architecture(inputs, data_samples, mode='predict')
+            pred_loss = self.loss_prediction_head(self.taps.outputs())
+        target_loss = None
+        if self.val_target_loss and data_samples is not None:
+            with torch.no_grad():
+                target_loss = self.adapter.loss(self.architecture, inputs, data_samples)[1]
+        for i, result in enumerate(results):
+            result.pred_loss = pred_loss[i].detach()
+            if target_loss is not None:
+                result.target_loss = target_loss[i].detach()
+        return results
+
+    @torch.no_grad()
+    def score(self, inputs: Tensor, data_samples=None,
+              needs: Sequence[str] = ('pred_loss', )) -> Dict[str, Tensor]:
+        """Per-sample values for selecting what to label, keyed by what is asked for.
+
+        ``'pred_loss'`` and ``'features'`` (the globally pooled deepest tap, for core-set) come
+        from one pass that stops at the deepest tap: no head, no post-processing, no NMS.
+        ``'uncertainty'`` is the family adapter's entropy of the predictions.
+        """
+        out: Dict[str, Tensor] = {}
+        if 'pred_loss' in needs or 'features' in needs:
+            feats = self.taps.run_until_complete(self._features_pass, inputs)
+            if 'pred_loss' in needs:
+                out['pred_loss'] = self.loss_prediction_head(feats)
+            if 'features' in needs:
+                out['features'] = self.loss_prediction_head.pool(feats[-1])
+        if 'uncertainty' in needs:
+            out['uncertainty'] = self.adapter.uncertainty(self.architecture, inputs, data_samples)
+        return out
+
+    def score_step(self, data: dict, needs: Sequence[str] = ('pred_loss', )) -> Dict[str, Tensor]:
+        """Like ``test_step``: preprocess a dataloader batch and :meth:`score` it."""
+        data = self.data_preprocessor(data, False)
+        return self.score(data['inputs'], data.get('data_samples'), needs)
+
+    def _features_pass(self, inputs: Tensor) -> None:
+        if hasattr(self.architecture, 'extract_feat'):
+            self.architecture.extract_feat(inputs)
+        else:
+            self.architecture(inputs, None, mode='tensor')

@@ -1,0 +1,77 @@
+"""LearningLoss around mmdet's SSD300 (VOC config): per-image losses and the scoring path."""
+import pytest
+import torch
+from mmdet.testing import demo_mm_inputs
+
+from conftest import build_model
+from mmlearnloss.models.target_losses import total_loss
+
+
+@pytest.fixture(scope='module')
+def model():
+    return build_model('ssd_voc_learnloss.py', 'mmdet')
+
+
+def batch(model, n=3, training=True):
+    torch.manual_seed(1)
+    packed = demo_mm_inputs(batch_size=n, image_shapes=[(3, 300, 300)] * n, num_items=[2, 1, 3][:n],
+                            num_classes=20)
+    data = model.data_preprocessor(packed, training)
+    return data['inputs'], data['data_samples']
+
+
+def test_config_taps_the_six_ssd_feature_maps(model):
+    assert type(model.architecture).__name__ == 'SSD'
+    assert model.taps.names == ['neck']
+    assert model.loss_prediction_head.in_channels == [512, 1024, 512, 256, 256, 256]
+
+
+def test_per_image_losses_sum_to_the_framework_loss(model):
+    model.train()
+    inputs, samples = batch(model)
+    with torch.no_grad():
+        losses, per_image = model.adapter.loss(model.architecture, inputs, samples)
+        reference = model.architecture.loss(inputs, samples)
+    assert per_image.shape == (3, )
+    assert (per_image > 0).all()
+    torch.testing.assert_close(per_image.sum(), total_loss(reference), rtol=1e-4, atol=1e-4)
+    # the images really differ: the target is not the batch loss repeated
+    assert per_image.std() > 0
+
+
+def test_loss_mode_logs_loss_pred(model):
+    model.train()
+    losses = model(*batch(model, 2), mode='loss')
+    assert {'loss_cls', 'loss_bbox', 'loss_pred', 'rank_acc'} <= set(losses)
+    assert torch.isfinite(losses['loss_pred'])
+
+
+def test_score_runs_no_detection_head(model):
+    model.eval()
+    inputs, samples = batch(model, 2, training=False)
+    calls = []
+    handle = model.architecture.bbox_head.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        out = model.score(inputs, samples, needs=('pred_loss', 'features'))
+    finally:
+        handle.remove()
+    assert calls == []
+    assert out['pred_loss'].shape == (2, ) and out['features'].shape == (2, 256)
+
+
+def test_predict_returns_detections_with_pred_loss_matching_score(model):
+    model.eval()
+    inputs, samples = batch(model, 2, training=False)
+    with torch.no_grad():
+        results = model(inputs, samples, mode='predict')
+        scored = model.score(inputs)['pred_loss']
+    assert all('bboxes' in r.pred_instances for r in results)
+    torch.testing.assert_close(torch.stack([r.pred_loss for r in results]), scored)
+
+
+def test_detection_entropy_is_finite_and_bounded(model):
+    model.eval()
+    inputs, samples = batch(model, 2, training=False)
+    unc = model.score(inputs, samples, needs=('uncertainty', ))['uncertainty']
+    assert unc.shape == (2, )
+    assert ((unc >= 0) & (unc <= torch.log(torch.tensor(21.0)))).all()

@@ -1,0 +1,41 @@
+"""LossPredictionHead on plain tensors, no framework involved."""
+import pytest
+import torch
+
+from mmlearnloss.models import LossPredictionHead
+
+
+def test_head_maps_several_feature_maps_to_one_scalar_per_sample():
+    head = LossPredictionHead(in_channels=[8, 16, 4])
+    feats = [torch.randn(5, 8, 7, 7), torch.randn(5, 16, 3, 3), torch.randn(5, 4, 1, 1)]
+    assert head(feats).shape == (5, )
+
+
+def test_head_is_gap_linear_relu_per_map_then_linear():
+    torch.manual_seed(0)
+    head = LossPredictionHead(in_channels=[2, 3], mid_channels=4)
+    f1, f2 = torch.randn(2, 2, 5, 5), torch.randn(2, 3, 2, 2)
+    b1, b2 = head.branches[0][0], head.branches[1][0]
+    h1 = torch.relu(b1(f1.mean(dim=(2, 3))))
+    h2 = torch.relu(b2(f2.mean(dim=(2, 3))))
+    expected = head.fc(torch.cat([h1, h2], dim=1)).squeeze(1)
+    torch.testing.assert_close(head([f1, f2]), expected)
+
+
+def test_every_branch_is_a_registered_trainable_parameter():
+    head = LossPredictionHead(in_channels=[64, 128, 256, 512], mid_channels=128)
+    expected = sum(c * 128 + 128 for c in (64, 128, 256, 512)) + 4 * 128 + 1
+    assert sum(p.numel() for p in head.parameters()) == expected
+
+
+def test_channel_mismatch_reports_both_lists():
+    head = LossPredictionHead(in_channels=[8, 16])
+    with pytest.raises(ValueError, match=r'channels \[8, 16\].*channels \[8, 32\]'):
+        head([torch.randn(2, 8, 3, 3), torch.randn(2, 32, 3, 3)])
+    with pytest.raises(ValueError, match=r'2 feature maps.*1 maps'):
+        head([torch.randn(2, 8, 3, 3)])
+
+
+def test_bad_in_channels_are_rejected():
+    with pytest.raises(ValueError, match='positive'):
+        LossPredictionHead(in_channels=[])

@@ -1,0 +1,86 @@
+"""LossPredictionLoss: the paper's ranking loss (Eq. 2) and its MSE ablation."""
+import pytest
+import torch
+
+from mmlearnloss.models import LossPredictionLoss, ranking_loss
+
+
+def test_ranking_loss_matches_hand_computation_with_margin_cases():
+    # Pairs (0,3), (1,4), (2,5). Targets: 0>3, 1<4, 2>5.
+    pred = torch.tensor([3.0, 0.2, 0.5, 1.0, 0.7, 0.4])
+    target = torch.tensor([2.0, 0.1, 0.9, 1.0, 0.5, 0.3])
+    # pair 0: sign=+1, diff=2.0  -> max(0, -2.0 + 1) = 0       (right order, beyond the margin)
+    # pair 1: sign=-1, diff=-0.5 -> max(0, -0.5 + 1) = 0.5     (right order, inside the margin)
+    # pair 2: sign=+1, diff=0.1  -> max(0, -0.1 + 1) = 0.9
+    expected = (0.0 + 0.5 + 0.9) / 3
+    assert ranking_loss(pred, target, margin=1.0).item() == pytest.approx(expected)
+
+
+def test_ranking_loss_penalises_wrong_order_by_more_than_the_margin():
+    pred = torch.tensor([0.0, 2.0])
+    target = torch.tensor([5.0, 1.0])  # sample 0 has the larger loss, prediction says otherwise
+    assert ranking_loss(pred, target, margin=1.0).item() == pytest.approx(3.0)
+
+
+def test_equal_targets_count_as_sign_minus_one():
+    pred = torch.tensor([0.0, 0.0])
+    target = torch.tensor([1.0, 1.0])
+    # sign = -1 when l_i == l_j: max(0, (0 - 0) + 1) = 1
+    assert ranking_loss(pred, target).item() == pytest.approx(1.0)
+
+
+def test_odd_batch_drops_the_last_sample():
+    pred = torch.tensor([1.0, 0.0, 100.0])
+    target = torch.tensor([0.0, 1.0, -100.0])
+    # only pair (0, 1): sign = -1, diff = 1 -> 2
+    assert ranking_loss(pred, target).item() == pytest.approx(2.0)
+
+
+def test_single_sample_gives_zero_loss_with_a_graph():
+    pred = torch.tensor([0.3], requires_grad=True)
+    loss = ranking_loss(pred, torch.tensor([1.0]))
+    loss.backward()
+    assert loss.item() == 0.0 and pred.grad is not None
+
+
+def test_target_receives_no_gradient():
+    pred = torch.tensor([0.0, 1.0], requires_grad=True)
+    target = torch.tensor([2.0, 1.0], requires_grad=True)
+    LossPredictionLoss()(pred, target).backward()
+    assert target.grad is None
+    assert pred.grad.tolist() == [-1.0, 1.0]  # d/dpred of max(0, -(p0 - p1) + 1)
+
+
+def test_loss_weight_scales_the_loss():
+    pred, target = torch.tensor([0.0, 2.0]), torch.tensor([5.0, 1.0])
+    assert LossPredictionLoss(loss_weight=1e-4)(pred, target).item() == pytest.approx(3e-4)
+
+
+def test_mse_mode_is_mean_squared_error():
+    pred, target = torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0])
+    assert LossPredictionLoss(mode='mse', loss_weight=0.1)(pred, target).item() == \
+        pytest.approx(0.1 * (1 + 4) / 2)
+
+
+def test_nan_targets_are_left_out_and_counted():
+    pred = torch.tensor([0.0, 9.0, 2.0, 9.0, 1.0])
+    target = torch.tensor([1.0, float('nan'), 3.0, float('inf'), 0.0])
+    # finite samples: pred [0, 2, 1], target [1, 3, 0] -> one pair (0, 2): sign=-1, diff=-2 -> 0
+    loss_fn = LossPredictionLoss()
+    assert loss_fn(pred, target).item() == pytest.approx(0.0)
+    assert LossPredictionLoss.count_invalid(target) == 2
+    assert torch.isfinite(loss_fn(pred, target))
+
+
+def test_accuracy_counts_correctly_ordered_pairs():
+    pred = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    target = torch.tensor([2.0, 2.0, 0.0, 1.0])
+    # pairs (0,2): right, (1,3): wrong
+    assert LossPredictionLoss.accuracy(pred, target).item() == pytest.approx(0.5)
+
+
+def test_unknown_mode_and_shape_mismatch_fail_clearly():
+    with pytest.raises(ValueError, match="'ranking' or 'mse'"):
+        LossPredictionLoss(mode='l1')
+    with pytest.raises(ValueError, match='same shape'):
+        LossPredictionLoss()(torch.zeros(4), torch.zeros(3))
