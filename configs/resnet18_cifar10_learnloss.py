@@ -1,6 +1,9 @@
-# Learning loss on mmpretrain's ResNet-18 for CIFAR-10 (paper Sec. 4.1), plain training.
+# Active learning with learning loss: mmpretrain's ResNet-18 on CIFAR-10 (paper Sec. 4.1).
+#   python tools/al_train.py configs/resnet18_cifar10_learnloss.py
 # What changes from the framework's config: the model is wrapped, the evaluator also scores the
-# loss prediction, the gradient stop hook is added, and the schedule is the paper's.
+# loss prediction, the gradient stop hook is added, the schedule is the paper's, and training is
+# the active-learning loop (for plain training set
+# train_cfg=dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=200)).
 _base_ = 'mmpretrain::resnet/resnet18_8xb16_cifar10.py'
 custom_imports = dict(imports=['mmlearnloss'], allow_failed_imports=False)
 
@@ -19,7 +22,19 @@ model = dict(
 train_dataloader = dict(batch_size=128)
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
 param_scheduler = dict(type='MultiStepLR', by_epoch=True, milestones=[160], gamma=0.1)
-train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=10)
+# Paper protocol: 1000 random initial labels, +1000 per stage up to 10000, the top-K predicted
+# losses of a random subset of 10000 unlabeled images; 200 epochs per stage.
+train_cfg = dict(
+    _delete_=True,
+    type='mmlearnloss.ActiveLearningLoop',
+    num_stages=10,
+    initial_size=1000,
+    query_size=1000,
+    subset_size=10000,
+    max_epochs=200,
+    strategy='learning_loss',
+    seed=0,
+    reinit=True)
 custom_hooks = [dict(type='mmlearnloss.StopLossGradHook', epoch=120)]
 
 val_evaluator = [dict(type='Accuracy', topk=(1, )), dict(type='mmlearnloss.LossRankingMetric')]

@@ -1,4 +1,6 @@
-# Learning loss on mmdet's SSD300 (VGG-16) for PASCAL VOC07+12 (paper Sec. 4.2), plain training.
+# Active learning with learning loss: mmdet's SSD300 (VGG-16) on PASCAL VOC07+12 (Sec. 4.2).
+#   python tools/al_train.py configs/ssd_voc_learnloss.py
+# For plain training set train_cfg=dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=300).
 _base_ = 'mmdet::pascal_voc/ssd300_voc0712.py'
 custom_imports = dict(imports=['mmlearnloss'], allow_failed_imports=False)
 
@@ -20,7 +22,19 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
     dict(type='MultiStepLR', begin=0, end=300, by_epoch=True, milestones=[240], gamma=0.1)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300, val_interval=10)
+# Paper protocol: 1000 random initial images, +1000 per stage, the whole unlabeled pool scored.
+# mmdet's config repeats the dataset 10x per epoch; the paper's epochs are plain passes.
+train_cfg = dict(
+    _delete_=True,
+    type='mmlearnloss.ActiveLearningLoop',
+    num_stages=10,
+    initial_size=1000,
+    query_size=1000,
+    subset_size=None,
+    max_epochs=300,
+    strategy='learning_loss',
+    seed=0,
+    reinit=True)
 auto_scale_lr = dict(base_batch_size=32)
 custom_hooks = [
     dict(type='NumClassCheckHook'),

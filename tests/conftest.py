@@ -15,11 +15,11 @@ def config_path(name: str) -> str:
     return os.path.join(ROOT, 'configs', name)
 
 
-def build_model(config_name: str, scope: str, **arch_changes):
-    """Build the ``model`` of one of the repo's configs under the framework's default scope."""
+def build_model(config_name: str, scope: str):
+    """Build the ``model`` of one of the repo's configs under the framework's default scope,
+    without pretrained weights (no downloads here)."""
     cfg = Config.fromfile(config_path(config_name))
-    for key, value in arch_changes.items():
-        cfg.model.architecture[key] = value
+    cfg.model.architecture.backbone.init_cfg = None
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
     model.init_weights()

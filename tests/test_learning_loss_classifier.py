@@ -52,7 +52,7 @@ def test_loss_mode_adds_loss_pred_to_the_architecture_losses(model):
 def _grads_after_loss_pred(model):
     model.zero_grad(set_to_none=True)
     model(*batch(), mode='loss')['loss_pred'].backward()
-    backbone = model.architecture.backbone.layer1[0].conv1.weight.grad
+    backbone = model.architecture.backbone.conv1.weight.grad  # the stem, below every tap
     head = model.loss_prediction_head.fc.weight.grad
     return backbone, head
 

@@ -21,7 +21,7 @@ def batch(model, n=3, training=True):
 
 
 def test_config_taps_the_six_ssd_feature_maps(model):
-    assert type(model.architecture).__name__ == 'SSD'
+    assert type(model.architecture.bbox_head).__name__ == 'SSDHead'
     assert model.taps.names == ['neck']
     assert model.loss_prediction_head.in_channels == [512, 1024, 512, 256, 256, 256]
 

@@ -294,6 +294,18 @@ def test_cifar_ids_are_indices_and_the_split_keeps_their_order(cifar_root, tmp_p
     assert [int(info['img'][0, 0, 0]) for info in infos] == [7, 2, 5]
 
 
+def test_pool_of_a_plain_dataset_is_the_leaf_itself(cifar_root, tmp_path):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
+    val_pipeline = [dict(type='PackInputs')]
+    cfg, ordered = PoolSplitter(cifar_leaf(cifar_root)).pool_cfg(['3', '8'], str(tmp_path),
+                                                                 'stage_1_pool', val_pipeline)
+    assert ordered == ['3', '8']
+    assert cfg['type'] == 'CIFAR10' and cfg['indices'] == [3, 8] and cfg['test_mode'] is True
+    dataset = build_dataset(cfg, 'mmpretrain')
+    assert [int(dataset[i]['data_samples'].gt_label) for i in range(2)] == [3, 8]
+
+
 def test_cifar_ids_respect_indices_already_in_the_config(cifar_root):
     writer = IndexSplitWriter(dict(cifar_leaf(cifar_root), indices=[9, 4, 6]))
     assert writer.sample_ids() == ['9', '4', '6']

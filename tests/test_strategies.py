@@ -192,8 +192,9 @@ def test_values_of_wrong_length_raise_naming_both_lengths():
 
 
 def test_nan_values_raise_saying_how_many():
+    nan = float('nan')
     with pytest.raises(ValueError, match='values contain 2 NaN entries'):
-        LearningLossStrategy().select(IDS, 2, torch.tensor([0.1, float('nan'), 0.3, float('nan'), 1.]))
+        LearningLossStrategy().select(IDS, 2, torch.tensor([0.1, nan, 0.3, nan, 1.]))
 
 
 def test_nan_labeled_features_raise():

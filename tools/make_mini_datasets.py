@@ -53,7 +53,8 @@ VOC_MIN_BOX = 36  # mmdet's VOC configs drop boxes under 32 px (filter_cfg bbox_
 
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse',
                    'ship', 'truck')
-CIFAR10_PATTERNS = ('hstripes', 'vstripes', 'dstripes', 'astripes', 'disc', 'square', 'checker',
+# Patterns that a horizontal flip (mmpretrain's CIFAR pipeline) maps to the same class.
+CIFAR10_PATTERNS = ('hstripes', 'vstripes', 'dstripes', 'dots', 'disc', 'square', 'checker',
                     'ring', 'triangle', 'cross')
 CIFAR10_COLOURS = ((70, 110, 230), (225, 50, 50), (60, 190, 70), (230, 210, 50), (240, 140, 30),
                    (150, 60, 200), (40, 200, 170), (150, 90, 40), (60, 210, 240), (200, 200, 200))
@@ -61,13 +62,15 @@ CIFAR_TRAIN_BATCHES = 5
 
 MPII_JOINTS = ('rank', 'rkne', 'rhip', 'lhip', 'lkne', 'lank', 'pelv', 'thor', 'neck', 'head',
                'rwri', 'relb', 'rsho', 'lsho', 'lelb', 'lwri')
-# Limbs as (joint, joint, part); part picks the colour, so left and right can be told apart.
-MPII_LIMBS = ((0, 1, 'right'), (1, 2, 'right'), (2, 6, 'right'), (6, 3, 'left'), (3, 4, 'left'),
-              (4, 5, 'left'), (6, 7, 'torso'), (7, 8, 'torso'), (12, 7, 'right'),
-              (11, 12, 'right'), (10, 11, 'right'), (7, 13, 'left'), (13, 14, 'left'),
-              (14, 15, 'left'))
-MPII_COLOURS = {'right': (230, 60, 50), 'left': (50, 100, 235), 'torso': (60, 200, 80),
-                'head': (240, 200, 60)}
+# Limbs as (joint, joint, part). The part picks the colour, so an elbow can be told from a wrist;
+# left and right look alike, as for real people, so mmpose's horizontal flip (which swaps the
+# left and right labels) stays consistent: the side shows by position, the figures face us.
+MPII_LIMBS = ((0, 1, 'shin'), (1, 2, 'thigh'), (2, 6, 'torso'), (6, 3, 'torso'), (3, 4, 'thigh'),
+              (4, 5, 'shin'), (6, 7, 'torso'), (7, 8, 'torso'), (12, 7, 'torso'),
+              (11, 12, 'upper_arm'), (10, 11, 'forearm'), (7, 13, 'torso'),
+              (13, 14, 'upper_arm'), (14, 15, 'forearm'))
+MPII_COLOURS = {'torso': (60, 200, 80), 'upper_arm': (235, 140, 40), 'forearm': (230, 50, 60),
+                'thigh': (60, 110, 235), 'shin': (40, 210, 220), 'head': (240, 220, 60)}
 MPII_IMAGE_SIZE = 192
 MPII_PIXEL_STD = 200.  # MPII scales are person heights divided by 200
 
@@ -77,8 +80,12 @@ _STREAMS = {('voc', 'VOC2007', 'trainval'): 1, ('voc', 'VOC2007', 'test'): 2,
             ('mpii', 'train'): 6, ('mpii', 'val'): 7}
 
 
-def _rng(seed: int, stream: tuple, index: int = -1) -> np.random.Generator:
-    """Random generator of one image (``index >= 0``) or of one whole split (``index=-1``)."""
+def sample_rng(seed: int, stream: tuple, index: int = -1) -> np.random.Generator:
+    """Random generator of one image (``index >= 0``) or of one whole split (``index=-1``).
+
+    ``stream`` names the split, e.g. ``('voc', 'VOC2007', 'trainval')``, ``('cifar', 'test')``,
+    ``('mpii', 'val')``. ``draw_*_image(sample_rng(seed, stream, i))`` redraws image ``i``.
+    """
     return np.random.default_rng([seed, _STREAMS[stream], index + 1])
 
 
@@ -185,7 +192,9 @@ def draw_voc_image(rng: np.random.Generator) -> Tuple[np.ndarray, List[dict], fl
         ImageDraw.Draw(layer).line(tuple(pts), fill=255, width=int(rng.integers(1, 4)))
         _paint(img, layer, rng.uniform(0, 255, 3))
 
-    n_objects = 1 + int(rng.uniform() < 0.25 + 0.5 * difficulty) + int(rng.uniform() < 0.3 * difficulty)
+    # More and smaller objects on hard images.
+    n_objects = (1 + int(rng.uniform() < 0.25 + 0.5 * difficulty)
+                 + int(rng.uniform() < 0.3 * difficulty))
     max_side = int(_lerp(110, 60, difficulty))
     objects, boxes = [], []
     for _ in range(n_objects):
@@ -262,7 +271,7 @@ def _voc_split(voc_root: str, year: str, split: str, ids: List[str], seed: int,
     for sub in ('JPEGImages', 'Annotations', osp.join('ImageSets', 'Main')):
         os.makedirs(osp.join(root, sub), exist_ok=True)
     for index, img_id in enumerate(ids):
-        img, objects, diff = draw_voc_image(_rng(seed, ('voc', year, split), index))
+        img, objects, diff = draw_voc_image(sample_rng(seed, ('voc', year, split), index))
         _save_jpeg(img, osp.join(root, 'JPEGImages', f'{img_id}.jpg'))
         with open(osp.join(root, 'Annotations', f'{img_id}.xml'), 'wb') as f:
             f.write(_voc_xml(year, img_id, img.shape[1], img.shape[0], objects))
@@ -309,8 +318,7 @@ def _cifar_mask(pattern: str, rng: np.random.Generator, jitter: float) -> np.nda
     period = rng.uniform(6, 9)
     phase = rng.uniform(0, period)
     if pattern.endswith('stripes'):
-        coord = {'hstripes': yy, 'vstripes': xx, 'dstripes': (xx + yy) / np.sqrt(2),
-                 'astripes': (xx - yy) / np.sqrt(2)}[pattern]
+        coord = {'hstripes': yy, 'vstripes': xx, 'dstripes': (xx + yy) / np.sqrt(2)}[pattern]
         return (((coord + phase) % period) < period / 2).astype(np.float32)
     dx, dy = xx - cx, yy - cy
     if pattern == 'disc':
@@ -320,6 +328,11 @@ def _cifar_mask(pattern: str, rng: np.random.Generator, jitter: float) -> np.nda
         return ((r <= size) & (r >= size * 0.55)).astype(np.float32)
     if pattern == 'square':
         return ((np.abs(dx) <= size * 0.85) & (np.abs(dy) <= size * 0.85)).astype(np.float32)
+    if pattern == 'dots':
+        cell = period * 0.8
+        ddx = (xx + phase) % cell - cell / 2
+        ddy = (yy + phase) % cell - cell / 2
+        return (ddx ** 2 + ddy ** 2 <= (cell * 0.3) ** 2).astype(np.float32)
     if pattern == 'checker':
         return ((((xx + phase) // (period / 2)) + ((yy + phase) // (period / 2))) % 2
                 ).astype(np.float32)
@@ -375,13 +388,17 @@ def _dump_py2(obj, path: str) -> None:
         f.write(buf.getvalue())
 
 
+def cifar_labels(seed: int, split: str, n: int) -> List[int]:
+    """The labels of a CIFAR split: balanced classes in a seeded order."""
+    return sample_rng(seed, ('cifar', split)).permutation(np.arange(n) % 10).tolist()
+
+
 def _cifar_split(seed: int, split: str, n: int) -> Tuple[np.ndarray, List[int], List[float]]:
-    # Balanced classes in a seeded order.
-    labels = _rng(seed, ('cifar', split)).permutation(np.arange(n) % 10).tolist()
+    labels = cifar_labels(seed, split, n)
     data = np.empty((n, 3072), dtype=np.uint8)
     difficulty = []
     for index, label in enumerate(labels):
-        img, diff = draw_cifar_image(label, _rng(seed, ('cifar', split), index))
+        img, diff = draw_cifar_image(label, sample_rng(seed, ('cifar', split), index))
         data[index] = img.transpose(2, 0, 1).reshape(-1)  # R plane, G plane, B plane
         difficulty.append(round(diff, 6))
     return data, labels, difficulty
@@ -490,7 +507,7 @@ def draw_mpii_image(rng: np.random.Generator) -> Tuple[np.ndarray, dict]:
         layer = Image.new('L', (size, size), 0)
         pts = rng.uniform(0, size, 4)
         ImageDraw.Draw(layer).line(tuple(pts), fill=255, width=int(rng.integers(2, 6)))
-        colour = list(MPII_COLOURS.values())[int(rng.integers(4))]
+        colour = list(MPII_COLOURS.values())[int(rng.integers(len(MPII_COLOURS)))]
         _paint(img, layer, bg_mean + (np.asarray(colour) - bg_mean) * rng.uniform(0.2, 0.8))
 
     joints, u = _mpii_pose(rng, difficulty)
@@ -507,7 +524,7 @@ def draw_mpii_image(rng: np.random.Generator) -> Tuple[np.ndarray, dict]:
     contrast = _lerp(1.0, 0.35, difficulty)
     head_c = (joints[8] + joints[9]) / 2
     head_r = np.linalg.norm(joints[9] - joints[8]) / 2
-    for part in ('torso', 'right', 'left', 'head'):
+    for part in MPII_COLOURS:
         mask = Image.new('L', (size, size), 0)
         draw = ImageDraw.Draw(mask)
         if part == 'head':
@@ -549,7 +566,7 @@ def draw_mpii_image(rng: np.random.Generator) -> Tuple[np.ndarray, dict]:
 def _mpii_split(mpii_root: str, split: str, n: int, seed: int, first_id: int):
     anns, people = [], []
     for index in range(n):
-        img, person = draw_mpii_image(_rng(seed, ('mpii', split), index))
+        img, person = draw_mpii_image(sample_rng(seed, ('mpii', split), index))
         image = f'{first_id + index:09d}.jpg'
         _save_jpeg(img, osp.join(mpii_root, 'images', image))
         # MPII annotations are MATLAB-style 1-based pixel coordinates.
@@ -580,13 +597,19 @@ def _write_mpii_gt_mat(path: str, anns: List[dict], people: List[dict]) -> None:
     pos_gt = np.array([a['joints'] for a in anns], dtype=np.float64).reshape(n, 16, 2)
     headboxes = np.stack([p['headbox'] + 1 for p in people]) if n else np.zeros((0, 2, 2))
     jnt_missing = 1 - np.array([a['joints_vis'] for a in anns], dtype=np.uint8).reshape(n, 16)
-    savemat(path, {
+    buf = io.BytesIO()
+    savemat(buf, {
         'dataset_joints': dataset_joints,
         'jnt_missing': jnt_missing.T,  # 16 x N
         'pos_pred_src': np.zeros((16, 2, n)),
         'pos_gt_src': pos_gt.transpose(1, 2, 0),  # 16 x 2 x N
         'headboxes_src': headboxes.transpose(1, 2, 0).astype(np.float64),  # 2 x 2 x N
     })
+    data = bytearray(buf.getvalue())
+    # The 116-byte text header holds the creation time: fix it, so reruns give the same bytes.
+    data[:116] = b'MATLAB 5.0 MAT-file, written by tools/make_mini_datasets.py'.ljust(116)
+    with open(path, 'wb') as f:
+        f.write(data)
 
 
 def make_mpii(root: str, n_train: int = 80, n_val: int = 24, seed: int = 0) -> str:

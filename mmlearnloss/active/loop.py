@@ -7,13 +7,14 @@ import os
 import os.path as osp
 import random
 import re
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Union
 
 import torch
-from mmengine.dist import broadcast_object_list, get_rank, is_main_process
+from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
+from mmengine.runner.utils import set_random_seed
 from mmengine.utils import ProgressBar
 
 from mmlearnloss.registry import LOOPS
@@ -55,6 +56,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             stage is evaluated at its end regardless. Defaults to 0 (end of stage only).
         score_batch_size (int, optional): Batch size of the scoring loader (default: the
             val dataloader's).
+        resume (bool): Continue from ``al_state.json`` in the work dir (``al_train.py
+            --resume`` sets it). Without it an existing state file is an error, so a run is
+            never overwritten by accident.
     """
 
     def __init__(self,
@@ -69,7 +73,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  seed: int = 0,
                  reinit: bool = True,
                  val_interval: int = 0,
-                 score_batch_size: Optional[int] = None):
+                 score_batch_size: Optional[int] = None,
+                 resume: bool = False):
         for name, value in (('num_stages', num_stages), ('initial_size', initial_size),
                             ('max_epochs', max_epochs)):
             if int(value) < 1:
@@ -92,8 +97,10 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.stage_val_interval = val_interval
         self.score_batch_size = score_batch_size
         self.pool = PoolSplitter(self.dataloader_cfg['dataset'])
+        self.resume = resume
         self.state_path = osp.join(runner.work_dir, 'al_state.json')
         self.splits_dir = osp.join(runner.work_dir, 'splits')
+        self.init_weights_path = osp.join(runner.work_dir, 'initial_weights.pth')
         self.state = self._load_or_create_state()
         self.stage = self.state.stage
         # The runner builds optimizer and schedulers once, before run(), from this dataloader.
@@ -102,7 +109,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     # ----------------------------------------------------------------------------- stages
     def run(self) -> torch.nn.Module:
-        self._initial_weights = copy.deepcopy(self._unwrapped().state_dict())
+        self._initial_weights = self._initial_state_dict()
         print_log(f'Active learning: {self.num_stages} stages, {self.initial_size} initial '
                   f'labels, K={self.query_size}, M={self.subset_size or "whole pool"}, strategy '
                   f'{type(self.strategy).__name__}, '
@@ -147,6 +154,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self._max_iters = self.stage_epochs * len(self.dataloader)
         self._epoch = self._iter = 0
         self.stop_training = False
+        # Each stage draws from its own seed, so a resumed run trains exactly like an
+        # uninterrupted one.
+        set_random_seed(self.seed * 1000 + stage)
         if self.reinit or stage == 0:
             self._unwrapped().load_state_dict(self._initial_weights)
         runner.optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
@@ -183,7 +193,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         rng = random.Random(f'{self.seed}-subset-{stage}')
         subset = unlabeled
         if self.subset_size is not None and self.subset_size < len(unlabeled):
-            subset = sorted(rng.sample(unlabeled, self.subset_size), key=unlabeled.index)
+            position = {sample_id: i for i, sample_id in enumerate(unlabeled)}
+            subset = sorted(rng.sample(unlabeled, self.subset_size), key=position.__getitem__)
         needs = self.strategy.needs
         values = labeled_values = None
         if needs is not None:
@@ -238,8 +249,16 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     # ------------------------------------------------------------------------------- state
     def _load_or_create_state(self) -> ALState:
-        cfg_hash = config_hash(self.runner.cfg.to_dict(), ignore=HASH_IGNORE)
-        if osp.exists(self.state_path):
+        cfg = self.runner.cfg.to_dict()
+        cfg['train_cfg'].pop('resume', None)
+        cfg_hash = config_hash(cfg, ignore=HASH_IGNORE)
+        if osp.exists(self.state_path) and not self.resume:
+            raise FileExistsError(f'{self.state_path} exists: the work dir holds an active-'
+                                  f'learning run. Resume it (al_train.py --resume) or choose '
+                                  f'another work dir.')
+        if self.resume:
+            if not osp.exists(self.state_path):
+                raise FileNotFoundError(f'Nothing to resume: {self.state_path} does not exist.')
             state = ALState.load(self.state_path, expected_config_hash=cfg_hash)
             print_log(f'Resuming active learning from {self.state_path}: stage '
                       f'{state.stage + 1}, {len(state.labeled)} labeled.', logger='current')
@@ -259,6 +278,20 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self._stage_record(0)
         self._save_state()
         return state
+
+    def _initial_state_dict(self) -> dict:
+        """The weights every stage starts from, saved once so a resumed run uses them too."""
+        model = self._unwrapped()
+        if osp.exists(self.init_weights_path):
+            weights = torch.load(self.init_weights_path, map_location='cpu', weights_only=True)
+            model.load_state_dict(weights)
+        else:
+            weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            if is_main_process():
+                tmp = self.init_weights_path + '.tmp'
+                torch.save(weights, tmp)
+                os.replace(tmp, self.init_weights_path)
+        return weights
 
     def _stage_record(self, stage: int) -> dict:
         """The state's record of ``stage``, created (and its split written) on first use."""

@@ -90,7 +90,8 @@ class BaseSplitWriter:
 
     def describe(self) -> str:
         """One line naming the dataset, for messages."""
-        return f"{_type_name(self.dataset_cfg['type'])}(ann_file={self.dataset_cfg.get('ann_file')!r})"
+        ann_file = self.dataset_cfg.get('ann_file')
+        return f"{_type_name(self.dataset_cfg['type'])}(ann_file={ann_file!r})"
 
     def sample_ids(self) -> List[str]:
         """Every sample id of the original annotation, in the order the dataset yields them."""
@@ -508,12 +509,14 @@ class PoolSplitter:
 
     def pool_cfg(self, ids: Sequence[str], out_dir: str, name: str,
                  pipeline: list) -> Tuple[dict, List[str]]:
-        """Like ``write(..., wrappers=False)`` for scoring: every leaf gets ``pipeline`` (e.g. the
-        val pipeline) and ``test_mode=True``, so no dataset filters samples (filtering would break
-        the mapping between ids and the order of the samples)."""
+        """Like ``write(..., wrappers=False)``, for scoring: every leaf gets ``pipeline`` (e.g. the
+        val pipeline), ``test_mode=True`` and ``filter_cfg=None``, so no dataset filters samples
+        (that would break the mapping between ids and the order of the samples). ``filter_cfg``
+        goes because mmdet's XMLDataset asserts ``bbox_min_size`` is unset in test mode."""
         return self._write(
             ids, out_dir, name, wrappers=False,
-            overrides=dict(pipeline=copy.deepcopy(list(pipeline)), test_mode=True))
+            overrides=dict(pipeline=copy.deepcopy(list(pipeline)), test_mode=True,
+                           filter_cfg=None))
 
     def _write(self, ids: Sequence[str], out_dir: str, name: str, wrappers: bool,
                overrides: dict) -> Tuple[dict, List[str]]:

@@ -57,6 +57,7 @@ class LearningLoss(BaseModel):
         self.loss_prediction_loss = MODELS.build(loss)
         self.val_target_loss = val_target_loss
         self.adapter = get_adapter(architecture)
+        self.adapter.prepare(architecture)
         #: Set by StopLossGradHook: the head then learns from detached features only.
         self.detach_taps = False
 

@@ -58,6 +58,9 @@ class HeadSlicingAdapter:
     ``loss(feats, data_samples)`` returns a loss dict. Costs B extra head passes (no backbone).
     """
 
+    def prepare(self, model: nn.Module) -> None:
+        """Called once when the model is wrapped; fixes known framework issues in place."""
+
     def head_loss(self, model, feats, data_samples) -> LossDict:
         return _head_of(model).loss(feats, data_samples)
 
@@ -102,6 +105,13 @@ class SingleStageDetectorAdapter(HeadSlicingAdapter):
 
     #: Detections whose class distribution enters the image's mean entropy.
     num_detections = 100
+
+    def prepare(self, model):
+        head = model.bbox_head
+        if type(head).__name__ == 'SSDHead' and not hasattr(head, 'loss_cls'):
+            # mmdet 3.3.0: SSDHead never sets loss_cls, but BaseDenseHead.predict_by_feat reads
+            # it, so SSD cannot predict (open-mmlab/mmdetection#11305, #11780).
+            head.loss_cls = None
 
     def head_loss(self, model, feats, data_samples):
         return model.bbox_head.loss(feats, data_samples)

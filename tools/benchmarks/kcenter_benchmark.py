@@ -1,8 +1,8 @@
 """Time and peak memory of core-set selection (k-Center-Greedy) at the paper's scale.
 
 Random float32 features: the first ``--labeled`` rows are the labeled centers, the other
-``--n - --labeled`` rows the scored pool; selects ``--k`` of them with ``CoresetStrategy``, exactly as
-the active-learning loop calls it. Peak memory is the growth of the process's peak resident set
+``--n - --labeled`` rows the scored pool; selects ``--k`` of them with ``CoresetStrategy``, exactly
+as the active-learning loop calls it. Peak memory is the growth of the process's peak resident set
 (``VmHWM`` in /proc/self/status, reset just before the selection and after a small warm-up call that
 loads the BLAS code), because tracemalloc does not see torch's allocations; it is reported as a
 ratio to the feature matrix (target: below 3x).
@@ -80,7 +80,7 @@ def main():
     print(f'k-Center-Greedy: pool {pool.shape[0]} x {args.dim} float32, {args.labeled} labeled '
           f'centers, K={args.k}, torch threads {torch.get_num_threads()}')
     print(f'features:        {features_mib:.1f} MiB ({args.n} x {args.dim} float32)')
-    print(f'time:            {seconds:.2f} s ({1000 * seconds / args.k:.1f} ms per selected sample)')
+    print(f'time:            {seconds:.2f} s ({1000 * seconds / args.k:.1f} ms per pick)')
     print(f'peak extra RSS:  {extra_mib:.1f} MiB = {extra_mib / features_mib:.3f}x the features '
           f'(target < 3x){"" if exact_peak else "  [peak not resettable: upper bound]"}')
     print(f'first selected:  {selected[:5]}')

@@ -1,0 +1,67 @@
+"""Run a whole active-learning experiment: python tools/al_train.py CONFIG [options].
+
+The config's ``train_cfg`` is an ``mmlearnloss.ActiveLearningLoop``; everything else (model,
+datasets, evaluator, schedule) is the framework's config. Flags follow the frameworks'
+tools/train.py.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Active learning with learning loss')
+    parser.add_argument('config', help='config file, e.g. configs/ssd_voc_learnloss.py')
+    parser.add_argument('--work-dir', help='where state, splits, checkpoints and logs go '
+                        '(default: ./work_dirs/<config name>)')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue the run in --work-dir from its al_state.json')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. train_cfg.num_stages=3')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    loop_type = str(cfg.get('train_cfg', {}).get('type', ''))
+    if not loop_type.endswith('ActiveLearningLoop'):
+        sys.exit(f'{args.config}: train_cfg.type is {loop_type!r}; al_train.py needs '
+                 f"train_cfg=dict(_delete_=True, type='mmlearnloss.ActiveLearningLoop', ...). "
+                 f'For plain training use the framework\'s tools/train.py.')
+    state = osp.join(cfg.work_dir, 'al_state.json')
+    if osp.exists(state) and not args.resume:
+        sys.exit(f'{state} exists: this work dir holds an active-learning run. Pass --resume to '
+                 f'continue it, or choose another --work-dir.')
+    if args.resume and not osp.exists(state):
+        sys.exit(f'--resume: no {state}; nothing to resume in {cfg.work_dir}.')
+    # The loop resumes stage by stage from its state file; the runner's own resume would load a
+    # checkpoint before the loop knows which stage it belongs to.
+    cfg.resume = False
+    cfg.train_cfg.resume = args.resume
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_config(args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
