@@ -354,12 +354,12 @@ def draw_cifar_image(label: int, rng: np.random.Generator) -> Tuple[np.ndarray, 
     bg = rng.uniform(40, 200, 3)
     # Hard images drift away from the class colour, so only the pattern tells the class.
     fg = np.asarray(CIFAR10_COLOURS[label], np.float32)
-    fg = _lerp(1.0, 0.2, difficulty) * fg + _lerp(0.0, 0.8, difficulty) * rng.uniform(0, 255, 3)
-    contrast = _lerp(1.0, 0.4, difficulty)
+    fg = _lerp(1.0, 0.4, difficulty) * fg + _lerp(0.0, 0.6, difficulty) * rng.uniform(0, 255, 3)
+    contrast = _lerp(1.0, 0.5, difficulty)
     fg = bg + (fg - bg) * contrast
     m = _cifar_mask(CIFAR10_PATTERNS[label], rng, difficulty)[..., None]
     img = bg * (1 - m) + fg * m
-    return _noisy(img.astype(np.float32), _lerp(4., 32., difficulty), rng), difficulty
+    return _noisy(img.astype(np.float32), _lerp(4., 24., difficulty), rng), difficulty
 
 
 class _Py2Pickler(pickle._Pickler):

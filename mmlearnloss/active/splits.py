@@ -370,6 +370,7 @@ class IndexSplitWriter(BaseSplitWriter):
     def _load_ids(self) -> List[str]:
         cfg = copy.deepcopy(self.dataset_cfg)
         dataset_type, indices = cfg.pop('type'), cfg.pop('indices', None)
+        cfg.pop('_scope_', None)  # added by mmengine to configs inherited across packages
         cls = _resolve_dataset_class(dataset_type)
         if cls is None:
             raise ValueError(f'Cannot find dataset type {dataset_type!r} in the registries of '
