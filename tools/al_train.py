@@ -12,6 +12,11 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from mmlearnloss.active.state import ALStateError
+
+#: Errors that report a problem with the user's settings, data or state files.
+USER_ERRORS = (ALStateError, FileExistsError, FileNotFoundError, ValueError)
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Active learning with learning loss')
@@ -22,8 +27,13 @@ def parse_args(argv=None):
                         help='continue the run in --work-dir from its al_state.json')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.num_stages=3')
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        help='run one trial per seed, in WORK_DIR/seed_<s> (the layout the plot '
+                        'tools read); default: the config\'s train_cfg.seed in WORK_DIR')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of configuration and data errors')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -31,18 +41,22 @@ def parse_args(argv=None):
     return args
 
 
-def build_config(args) -> Config:
+def build_config(args, seed=None) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    name = osp.splitext(osp.basename(args.config))[0]
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join('./work_dirs', name)
     loop_type = str(cfg.get('train_cfg', {}).get('type', ''))
     if not loop_type.endswith('ActiveLearningLoop'):
         sys.exit(f'{args.config}: train_cfg.type is {loop_type!r}; al_train.py needs '
                  f"train_cfg=dict(_delete_=True, type='mmlearnloss.ActiveLearningLoop', ...). "
                  f'For plain training use the framework\'s tools/train.py.')
+    if seed is not None:
+        cfg.work_dir = osp.join(cfg.work_dir, f'seed_{seed}')
+        cfg.train_cfg.seed = seed
+        cfg.experiment_name = f'{name}_seed_{seed}'
     state = osp.join(cfg.work_dir, 'al_state.json')
     if osp.exists(state) and not args.resume:
         sys.exit(f'{state} exists: this work dir holds an active-learning run. Pass --resume to '
@@ -53,14 +67,27 @@ def build_config(args) -> Config:
     # checkpoint before the loop knows which stage it belongs to.
     cfg.resume = False
     cfg.train_cfg.resume = args.resume
+    # A fixed runner seed (sampler order, initial weights) makes stages reproducible on resume.
+    randomness = cfg.get('randomness') or {}
+    if randomness.get('seed') is None:
+        cfg.randomness = dict(randomness, seed=cfg.train_cfg.get('seed', 0))
     return cfg
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_config(args)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    for seed in args.seeds or [None]:
+        cfg = build_config(args, seed)
+        if seed is not None:
+            print(f'===== Trial with seed {seed}: {cfg.work_dir} =====', flush=True)
+        try:
+            runner = Runner.from_cfg(cfg)
+            runner.train()
+        except USER_ERRORS as error:
+            # Bad settings, data or state files: the message says what to do; no traceback.
+            if args.debug:
+                raise
+            sys.exit(f'al_train.py: error: {type(error).__name__}: {error}')
 
 
 if __name__ == '__main__':

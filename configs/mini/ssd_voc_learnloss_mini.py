@@ -29,8 +29,8 @@ optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=1000)]
 custom_hooks = [
     dict(type='NumClassCheckHook'),
-    dict(type='mmlearnloss.StopLossGradHook', epoch=2),
+    dict(type='mmlearnloss.StopLossGradHook', epoch=1),
 ]
 default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=1, max_keep_ckpts=1))
 
-train_cfg = dict(num_stages=3, initial_size=16, query_size=16, subset_size=None, max_epochs=3)
+train_cfg = dict(num_stages=3, initial_size=16, query_size=16, subset_size=None, max_epochs=2)

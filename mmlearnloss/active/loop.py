@@ -15,11 +15,11 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
-from mmengine.utils import ProgressBar
 
 from mmlearnloss.registry import LOOPS
+from .scoring import score_pool
 from .splits import PoolSplitter
-from .state import ALState, config_hash
+from .state import ALState, atomic_write_text, config_hash
 from .strategies import build_strategy
 
 #: Config keys that do not change the experiment, left out of the state's config hash.
@@ -85,7 +85,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             raise ValueError(f'ActiveLearningLoop: subset_size M={subset_size} is smaller than '
                              f'query_size K={query_size}; M must be at least K.')
         self._runner = runner
-        self.dataloader_cfg = copy.deepcopy(dataloader)
+        self.dataloader_cfg = _plain(dataloader)
         self.num_stages = num_stages
         self.initial_size = initial_size
         self.query_size = query_size
@@ -134,6 +134,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         if record['status'] == 'trained':
             self._load_stage_weights(record)
             record['metrics'] = self.evaluate()
+            self._save_val_losses(stage)
             self._advance(record, 'evaluated')
         if record['status'] == 'evaluated':
             if stage + 1 < self.num_stages:
@@ -154,9 +155,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self._max_iters = self.stage_epochs * len(self.dataloader)
         self._epoch = self._iter = 0
         self.stop_training = False
-        # Each stage draws from its own seed, so a resumed run trains exactly like an
-        # uninterrupted one.
-        set_random_seed(self.seed * 1000 + stage)
         if self.reinit or stage == 0:
             self._unwrapped().load_state_dict(self._initial_weights)
         runner.optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
@@ -178,9 +176,25 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 self.runner.val_loop.run()
         runner.call_hook('after_train')
 
+    def run_epoch(self) -> None:
+        # Every epoch draws from its own seed, so a run resumed at any epoch (or stage) trains
+        # exactly like an uninterrupted one.
+        set_random_seed(self.seed * 1_000_000 + self.stage * 1000 + self._epoch)
+        super().run_epoch()
+
     def evaluate(self) -> Dict[str, float]:
         metrics = self.runner.val_loop.run() if self.runner.val_loop is not None else {}
         return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+
+    def _save_val_losses(self, stage: int) -> None:
+        """Keep the validation set's predicted and real losses of the stage (for plots)."""
+        evaluator = getattr(self.runner.val_loop, 'evaluator', None)
+        for metric in getattr(evaluator, 'metrics', []):
+            losses = getattr(metric, 'last_losses', None)
+            if losses is not None and is_main_process():
+                os.makedirs(osp.join(self.runner.work_dir, 'val_losses'), exist_ok=True)
+                atomic_write_text(osp.join(self.runner.work_dir, 'val_losses',
+                                           f'stage_{stage}.json'), json.dumps(losses))
 
     def select(self, stage: int):
         """Score a random subset of the unlabeled pool and return the K chosen ids."""
@@ -214,38 +228,21 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                   f'with {type(self.strategy).__name__}.', logger='current')
         return selected, scores
 
-    @torch.no_grad()
     def score(self, ids: List[str], needs: str, name: str):
-        """Run the model's scoring pass over ``ids`` (in the order the dataset yields them)."""
-        model = self._unwrapped()
-        if not hasattr(model, 'score_step'):
-            raise TypeError(f'The {type(self.strategy).__name__} strategy needs '
-                            f'model.score_step: wrap the model in mmlearnloss.LearningLoss.')
+        """Score ``ids`` with the model; returns (ids in scoring order, values)."""
         val_dataset = self.runner.cfg.val_dataloader['dataset']
         dataset_cfg, ordered = self.pool.pool_cfg(ids, self.splits_dir, name,
                                                   pipeline=_leaf_pipeline(val_dataset))
-        loader_cfg = copy.deepcopy(self.runner.cfg.val_dataloader)
-        loader_cfg.update(dataset=dataset_cfg, sampler=dict(type='DefaultSampler', shuffle=False,
-                                                            round_up=False),
-                          persistent_workers=False)
+        # A plain dict: ConfigDict.update would merge the val dataset's keys into the pool's.
+        loader_cfg = _plain(self.runner.cfg.val_dataloader)
+        loader_cfg['dataset'] = dataset_cfg
+        loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False, round_up=False)
+        loader_cfg['persistent_workers'] = False
         if self.score_batch_size:
             loader_cfg['batch_size'] = self.score_batch_size
         loader = self.runner.build_dataloader(loader_cfg)
-        model.eval()
-        outputs = []
-        bar = ProgressBar(len(loader.dataset)) if is_main_process() else None
-        for data in loader:
-            outputs.append(model.score_step(data, needs=(needs, ))[needs].float().cpu())
-            if bar is not None:
-                for _ in range(len(outputs[-1])):
-                    bar.update()
-        if bar is not None:
-            print()
-        values = torch.cat(outputs)
-        if len(values) != len(ordered):
-            raise RuntimeError(f'Scored {len(values)} samples but the pool has {len(ordered)}; '
-                               f'the dataset filtered or repeated samples.')
-        return ordered, values
+        print_log(f'Scoring {len(ordered)} samples ({needs})', logger='current')
+        return score_pool(self.runner.model, loader, ordered, needs)
 
     # ------------------------------------------------------------------------------- state
     def _load_or_create_state(self) -> ALState:
@@ -264,6 +261,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                       f'{state.stage + 1}, {len(state.labeled)} labeled.', logger='current')
             return state
         ids = self.pool.sample_ids()
+        if not ids:
+            raise ValueError('The training pool is empty: the train dataset config '
+                             f'{self.pool.dataset_cfg.get("type")} lists no samples.')
         if self.initial_size > len(ids):
             raise ValueError(f'initial_size={self.initial_size} is larger than the training '
                              f'pool ({len(ids)} samples).')
@@ -313,7 +313,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self.state.save(self.state_path)
 
     def _labeled_dataloader(self, stage: int):
-        cfg = copy.deepcopy(self.dataloader_cfg)
+        cfg = _plain(self.dataloader_cfg)
         cfg['dataset'], _ = self.pool.write(self.state.labeled, self.splits_dir,
                                             f'stage_{stage}_labeled')
         diff_rank_seed = self.runner._randomness_cfg.get('diff_rank_seed', False)
@@ -344,6 +344,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     # ------------------------------------------------------------------------------- report
     def report(self) -> None:
+        """Print the labels-vs-metrics table and save it as al_results.csv / .json."""
         rows = [dict(stage=r['stage'] + 1, num_labeled=r['num_labeled'], **r['metrics'])
                 for r in self.state.stages]
         if not is_main_process() or not rows:
@@ -359,8 +360,10 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             writer = csv.DictWriter(f, fieldnames=keys)
             writer.writeheader()
             writer.writerows(rows)
-        with open(osp.join(self.runner.work_dir, 'al_results.json'), 'w') as f:
-            json.dump(rows, f, indent=2)
+        results = dict(config=osp.basename(self.runner.cfg.filename or ''),
+                       strategy=self.strategy.name, seed=self.seed, stages=rows)
+        atomic_write_text(osp.join(self.runner.work_dir, 'al_results.json'),
+                          json.dumps(results, indent=2))
 
     # ------------------------------------------------------------------------------ helpers
     def _unwrapped(self):
@@ -372,6 +375,11 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         holder = [obj]
         broadcast_object_list(holder, src=0)
         return holder[0]
+
+
+def _plain(cfg) -> dict:
+    """A deep copy of a config section as plain dicts and lists."""
+    return copy.deepcopy(cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg))
 
 
 def _leaf_pipeline(dataset_cfg: dict) -> list:

@@ -27,20 +27,31 @@ kept around the written leaves. A concatenation yields its leaves one after the 
 
 Files are validated before anything is written and written atomically (temporary file, then
 ``os.replace``), so a bad call leaves existing files untouched.
+
+Human labels (``mmlearnloss.active.oracle``): every writer also knows where a sample's image is
+(:meth:`BaseSplitWriter.image_path`), how to read an annotation file returned by annotators for
+queried samples (:meth:`BaseSplitWriter.read_returned`), a fingerprint of a sample's current
+annotation (to notice edits of labeled samples) and takes the returned annotations as overrides
+(:meth:`BaseSplitWriter.set_annotations`): later splits then carry the human labels. VOC keeps its
+labels in per-image XML files, which annotators write in place, so it has nothing to override.
 """
 import copy
+import hashlib
 import json
 import os.path as osp
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Mapping
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from mmlearnloss.active.state import atomic_write_text
 from mmlearnloss.registry import TASK_UTILS
 
 __all__ = [
     'BaseSplitWriter', 'VOCSplitWriter', 'COCOSplitWriter', 'JsonListSplitWriter',
-    'IndexSplitWriter', 'PoolSplitter', 'build_split_writer', 'SUPPORTED_DATASETS'
+    'IndexSplitWriter', 'PoolSplitter', 'ReturnedAnnotations', 'build_split_writer',
+    'SUPPORTED_DATASETS'
 ]
 
 #: What :func:`build_split_writer` knows, for error messages and docs.
@@ -59,6 +70,24 @@ _FRAMEWORK_SCOPES = ('mmdet', 'mmpose', 'mmpretrain')
 _CONCAT_TYPES = ('ConcatDataset', )
 # How many offending ids an error message lists.
 _MAX_LISTED = 10
+
+
+@dataclass
+class ReturnedAnnotations:
+    """What an annotation file returned by annotators holds, as read by one writer.
+
+    Args:
+        annotations (dict): Sample id -> the annotation to use for it from now on (the json entry;
+            None where the annotation lives in a file of its own, as VOC's XMLs).
+        unknown (list[str]): Entries that are not samples of the dataset, as the file names them.
+        duplicates (list[str]): Samples the file holds more than once.
+        unlabeled (dict): Sample id -> why its returned annotation does not label it.
+    """
+
+    annotations: Dict[str, Any] = field(default_factory=dict)
+    unknown: List[str] = field(default_factory=list)
+    duplicates: List[str] = field(default_factory=list)
+    unlabeled: Dict[str, str] = field(default_factory=dict)
 
 
 class BaseSplitWriter:
@@ -82,6 +111,8 @@ class BaseSplitWriter:
         self.dataset_cfg = copy.deepcopy(dataset_cfg)
         self._ids: Optional[List[str]] = None
         self._id_set: Optional[Set[str]] = None
+        # Returned human annotations by sample id; they replace the original entries in writes.
+        self._overrides: Dict[str, Any] = {}
 
     @property
     def tag(self) -> str:
@@ -142,6 +173,50 @@ class BaseSplitWriter:
         path = self.out_path(out_dir, name)
         atomic_write_text(path, self._render(ids))
         return self._point_cfg_at(copy.deepcopy(self.dataset_cfg), path, ids)
+
+
+    # -- human labels (mmlearnloss.active.oracle) --------------------------------------------------
+
+    def image_path(self, sample_id: str) -> str:
+        """The image file of a sample, resolved as the dataset resolves it (absolute if local)."""
+        raise NotImplementedError(f'{type(self).__name__} does not know the image files of '
+                                  f'{self.describe()}.')
+
+    def fingerprint(self, sample_id: str) -> Optional[str]:
+        """A hash of the sample's current annotation (None: the format cannot tell)."""
+        return None
+
+    def read_returned(self, path: str, queried: Sequence[str]) -> ReturnedAnnotations:
+        """Read an annotation file returned for the ``queried`` samples of this dataset.
+
+        The file has the format of the query file :meth:`write` wrote for them. Nothing is
+        validated against the query here beyond mapping the file's entries to sample ids; the
+        caller compares the ids with the query.
+        """
+        raise NotImplementedError(
+            f'{self.describe()} has no annotation file that annotators could return '
+            f'({type(self).__name__}); use the simulated oracle, which takes the labels the '
+            'dataset already has.')
+
+    def set_annotations(self, annotations: Mapping) -> None:
+        """Use ``annotations`` (sample id -> entry, from :meth:`read_returned`) from now on:
+        :meth:`write` emits them instead of the original entries."""
+        ids = self.check_ids(list(annotations))
+        self._overrides.update((i, copy.deepcopy(annotations[i])) for i in ids)
+
+    def return_instructions(self, query_file: str, returned_file: str) -> str:
+        """One paragraph telling annotators what to do with ``query_file``."""
+        return f'Annotate the samples of {query_file} and save the file as {returned_file}.'
+
+    def _prefix(self, key: str) -> str:
+        """``data_prefix[key]`` joined with ``data_root`` as mmengine's BaseDataset does."""
+        from mmengine.fileio import join_path
+        from mmengine.utils import is_abs
+        prefix = (self.dataset_cfg.get('data_prefix') or {}).get(key, '')
+        data_root = self.dataset_cfg.get('data_root')
+        if prefix and not is_abs(prefix) and data_root:
+            return join_path(data_root, prefix)
+        return prefix or (data_root or '')
 
     # -- for subclasses --------------------------------------------------------------------------
 
@@ -206,6 +281,7 @@ class VOCSplitWriter(BaseSplitWriter):
         data_root = self.dataset_cfg.get('data_root') or ''
         root = sub_root if osp.isabs(sub_root) else osp.join(data_root, sub_root)
         self.folder = osp.basename(osp.normpath(root)) if root else ''
+        self.root = root  # where JPEGImages/ and Annotations/ are
         if self.folder in ('', '.', '..'):
             raise ValueError(
                 f'Cannot name the VOC folder of {self.describe()}: data_root={data_root!r}, '
@@ -223,6 +299,93 @@ class VOCSplitWriter(BaseSplitWriter):
     def _render(self, ids: List[str]) -> str:
         start = len(self.folder) + 1
         return ''.join(f'{i[start:]}\n' for i in ids)
+
+    def image_path(self, sample_id: str) -> str:
+        subdir = self.dataset_cfg.get('img_subdir', 'JPEGImages')
+        return _local_abs(osp.join(self.root, subdir, f'{self._image_id(sample_id)}.jpg'))
+
+    def annotation_path(self, sample_id: str) -> str:
+        """The sample's XML file: annotators write the labels of a queried image there."""
+        subdir = self.dataset_cfg.get('ann_subdir', 'Annotations')
+        return _local_abs(osp.join(self.root, subdir, f'{self._image_id(sample_id)}.xml'))
+
+    def fingerprint(self, sample_id: str) -> Optional[str]:
+        path = self.annotation_path(sample_id)
+        if not osp.isfile(path):
+            return 'missing'
+        with open(path, 'rb') as f:
+            return hashlib.sha1(f.read()).hexdigest()
+
+    def read_returned(self, path: str, queried: Sequence[str]) -> ReturnedAnnotations:
+        """A returned ImageSets list; the labels are the XMLs in the Annotations folder."""
+        self.sample_ids()
+        returned = ReturnedAnnotations()
+        seen: Set[str] = set()
+        for line in (ln.strip() for ln in self._read_text(path).splitlines()):
+            if not line:
+                continue
+            sample_id = f'{self.folder}/{line}'
+            if sample_id not in self._id_set:
+                returned.unknown.append(sample_id)
+            elif sample_id in seen:
+                returned.duplicates.append(sample_id)
+            else:
+                seen.add(sample_id)
+                returned.annotations[sample_id] = None
+                problem = self._xml_problem(sample_id)
+                if problem:
+                    returned.unlabeled[sample_id] = problem
+        return returned
+
+    def set_annotations(self, annotations: Mapping) -> None:
+        self.check_ids(list(annotations))  # the labels are the XML files themselves
+
+    def return_instructions(self, query_file: str, returned_file: str) -> str:
+        annotations = osp.join(self.root, self.dataset_cfg.get('ann_subdir', 'Annotations'))
+        return (f'{self.folder}: the images listed in {query_file} (ImageSets format). Write '
+                f'each one\'s labels, at least one <object> with a class name and a <bndbox>, to '
+                f'{_local_abs(annotations)}/<image id>.xml (Pascal VOC XML), then copy the list '
+                f'to {returned_file}.')
+
+    def _image_id(self, sample_id: str) -> str:
+        prefix = f'{self.folder}/'
+        if not sample_id.startswith(prefix):
+            raise ValueError(f'{sample_id!r} is not a sample id of {self.describe()}: ids look '
+                             f'like {prefix}<image id>.')
+        return sample_id[len(prefix):]
+
+    def _classes(self) -> Sequence[str]:
+        metainfo = self.dataset_cfg.get('metainfo') or {}
+        if metainfo.get('classes'):
+            return metainfo['classes']
+        cls = _resolve_dataset_class(self.dataset_cfg['type'])
+        return getattr(cls, 'METAINFO', {}).get('classes', ())
+
+    def _xml_problem(self, sample_id: str) -> Optional[str]:
+        """Why the sample's XML does not label it (None: it does)."""
+        path = self.annotation_path(sample_id)
+        if not osp.isfile(path):
+            return f'no annotation file {path}'
+        try:
+            objects = ET.parse(path).getroot().findall('object')
+        except ET.ParseError as e:
+            return f'{path} is not valid XML ({e})'
+        if not objects:
+            return f'{path} has no <object>'
+        classes = set(self._classes())
+        for obj in objects:
+            name = (obj.findtext('name') or '').strip()
+            if classes and name not in classes:
+                return f'{path} has an object of class {name!r}, not a class of the dataset'
+            box = obj.find('bndbox')
+            try:
+                xmin, ymin, xmax, ymax = (float(box.findtext(k))
+                                          for k in ('xmin', 'ymin', 'xmax', 'ymax'))
+            except (AttributeError, TypeError, ValueError):
+                return f'{path} has an object ({name!r}) without a numeric <bndbox>'
+            if xmax <= xmin or ymax <= ymin:
+                return f'{path} has an empty box for {name!r}'
+        return None
 
 
 @TASK_UTILS.register_module()
@@ -261,12 +424,92 @@ class COCOSplitWriter(BaseSplitWriter):
         images = {str(img['id']): img for img in coco['images']}
         chosen = set(ids)
         subset = {k: v for k, v in coco.items() if k not in ('images', 'annotations')}
-        subset['images'] = [images[i] for i in ids]
-        if 'annotations' in coco:
+        subset['images'] = [
+            self._overrides[i]['image'] if i in self._overrides else images[i] for i in ids
+        ]
+        if 'annotations' in coco or self._overrides:
             subset['annotations'] = [
-                ann for ann in coco['annotations'] if str(ann['image_id']) in chosen
-            ]
+                ann for ann in coco.get('annotations', [])
+                if str(ann['image_id']) in chosen and str(ann['image_id']) not in self._overrides
+            ] + [ann for i in ids if i in self._overrides
+                 for ann in self._overrides[i]['annotations']]
         return json.dumps(subset, separators=(',', ':'))
+
+    def image_path(self, sample_id: str) -> str:
+        image = self._image(sample_id)
+        return _local_abs(osp.join(self._prefix('img'), image['file_name']))
+
+    def fingerprint(self, sample_id: str) -> Optional[str]:
+        return _hash(dict(image=self._image(sample_id), annotations=self._annotations(sample_id)))
+
+    def read_returned(self, path: str, queried: Sequence[str]) -> ReturnedAnnotations:
+        """A COCO json holding the queried images with all their annotations."""
+        coco = self._read_json(path)
+        if not isinstance(coco, dict) or not isinstance(coco.get('images'), list):
+            raise ValueError(f'{path} is not a COCO annotation file: expected a JSON object with '
+                             'an "images" list.')
+        if coco.get('categories') != self._load_coco().get('categories'):
+            raise ValueError(f'{path} has other categories than {self._ann_path()}; annotate with '
+                             'the categories of the dataset and keep its "categories" list.')
+        self.sample_ids()
+        queried = set(queried)
+        anns_of: Dict[str, list] = {}
+        for ann in coco.get('annotations', []):
+            anns_of.setdefault(str(ann.get('image_id')), []).append(ann)
+        # Annotation ids must stay unique in later splits (mmdet asserts it).
+        taken = {ann['id']: str(ann['image_id']) for i in self._ids if i not in queried
+                 for ann in self._annotations(i)}
+        category_ids = {c['id'] for c in coco.get('categories', [])}
+        returned = ReturnedAnnotations()
+        for image in coco['images']:
+            sample_id = str(image.get('id'))
+            if sample_id not in self._id_set:
+                returned.unknown.append(sample_id)
+                continue
+            if sample_id in returned.annotations:
+                returned.duplicates.append(sample_id)
+                continue
+            anns = anns_of.get(sample_id, [])
+            returned.annotations[sample_id] = dict(image=image, annotations=anns)
+            problem = None
+            if not anns:
+                problem = 'no annotations'
+            for ann in anns:
+                if ann.get('category_id') not in category_ids:
+                    problem = f'annotation {ann.get("id")} has unknown category ' \
+                              f'{ann.get("category_id")!r}'
+                elif not ann.get('bbox') or len(ann['bbox']) != 4:
+                    problem = f'annotation {ann.get("id")} has no [x, y, w, h] bbox'
+                elif ann.get('id') in taken:
+                    problem = f'annotation id {ann.get("id")} is used by image ' \
+                              f'{taken[ann.get("id")]} already'
+            if problem:
+                returned.unlabeled[sample_id] = problem
+        known_images = {str(img.get('id')) for img in coco['images']}
+        returned.unknown += sorted({i for i in anns_of if i not in known_images})
+        return returned
+
+    def return_instructions(self, query_file: str, returned_file: str) -> str:
+        return (f'{self.tag}: the images of {query_file} (COCO json, with any annotations they '
+                f'had). Annotate every image (at least one annotation each, categories as in '
+                f'the file, annotation ids not used by other images) and save the json as '
+                f'{returned_file}.')
+
+    def _image(self, sample_id: str) -> dict:
+        if sample_id in self._overrides:
+            return self._overrides[sample_id]['image']
+        if not hasattr(self, '_image_index'):
+            self._image_index = {str(img['id']): img for img in self._load_coco()['images']}
+        return self._image_index[sample_id]
+
+    def _annotations(self, sample_id: str) -> list:
+        if sample_id in self._overrides:
+            return self._overrides[sample_id]['annotations']
+        if not hasattr(self, '_ann_index'):
+            self._ann_index: Dict[str, list] = {}
+            for ann in self._load_coco().get('annotations', []):
+                self._ann_index.setdefault(str(ann['image_id']), []).append(ann)
+        return self._ann_index.get(sample_id, [])
 
 
 @TASK_UTILS.register_module()
@@ -322,12 +565,110 @@ class JsonListSplitWriter(BaseSplitWriter):
         return [str(i) for i in range(len(entries))]
 
     def _render(self, ids: List[str]) -> str:
-        entries = self._entries()
-        subset = [entries[int(i)] for i in ids]
+        subset = [self._entry(i) for i in ids]
         data = self._load_data()
         if isinstance(data, dict):
             subset = dict(data, data_list=subset)
         return json.dumps(subset, separators=(',', ':'))
+
+    def image_path(self, sample_id: str) -> str:
+        entry = self._entry(sample_id)
+        if self._is_mpii():
+            return _local_abs(osp.join(self._prefix('img'), entry['image']))
+        return _local_abs(osp.join(self._prefix('img_path') or self._prefix('img'),
+                                   entry.get('img_path', '')))
+
+    def fingerprint(self, sample_id: str) -> Optional[str]:
+        return _hash(self._entry(sample_id))
+
+    def read_returned(self, path: str, queried: Sequence[str]) -> ReturnedAnnotations:
+        """A json list (or OpenMMLab 2.0 file) with the queried entries, labels filled in.
+
+        Entries are matched to samples by image (``image`` in MPII, ``img_path`` in OpenMMLab
+        2.0); the k-th returned entry of an image is its k-th queried sample (several people
+        can share an image), then its samples that were not queried.
+        """
+        data = self._read_json(path)
+        entries = data if isinstance(data, list) else (data or {}).get('data_list')
+        if not isinstance(entries, list) or isinstance(data, list) != self._is_mpii():
+            kind = 'a json list (MPII format)' if self._is_mpii() else \
+                'an OpenMMLab 2.0 json ({"metainfo": ..., "data_list": [...]})'
+            raise ValueError(f'{path} is not {kind}, the format of the query file.')
+        self.sample_ids()
+        candidates: Dict[str, List[str]] = {}
+        queried_set = set(queried)
+        for i in list(queried) + [i for i in self._ids if i not in queried_set]:
+            if i in self._id_set:
+                candidates.setdefault(self._image_key(self._original_entry(i)), []).append(i)
+        returned = ReturnedAnnotations()
+        for entry in entries:
+            key = self._image_key(entry) if isinstance(entry, dict) else None
+            if key not in candidates:
+                returned.unknown.append(str(key) if key is not None else repr(entry)[:60])
+            elif not candidates[key]:
+                returned.duplicates.append(key)
+            else:
+                sample_id = candidates[key].pop(0)
+                returned.annotations[sample_id] = entry
+                problem = self._label_problem(sample_id, entry)
+                if problem:
+                    returned.unlabeled[sample_id] = problem
+        return returned
+
+    def return_instructions(self, query_file: str, returned_file: str) -> str:
+        if self._is_mpii():
+            what = ('fill in "joints" (16 [x, y], 1-based pixels) and "joints_vis" (1 for the '
+                    'joints you marked) of every entry, keep its "image", "center" and "scale"')
+        else:
+            what = 'fill in the labels ("instances" or "gt_label") of every entry, keep its ' \
+                   '"img_path"'
+        return f'{self.tag}: the samples of {query_file}; {what}, and save the file as ' \
+               f'{returned_file}.'
+
+    def _is_mpii(self) -> bool:
+        return isinstance(self._load_data(), list)
+
+    def _original_entry(self, sample_id: str) -> dict:
+        return self._entries()[int(sample_id)]
+
+    def _entry(self, sample_id: str) -> dict:
+        if sample_id in self._overrides:
+            return self._overrides[sample_id]
+        return self._original_entry(sample_id)
+
+    def _image_key(self, entry: dict) -> Optional[str]:
+        key = entry.get('image') if self._is_mpii() else entry.get('img_path')
+        return str(key) if key is not None else None
+
+    def _label_problem(self, sample_id: str, entry: dict) -> Optional[str]:
+        if not self._is_mpii():
+            if entry.get('instances') or 'gt_label' in entry:
+                return None
+            return 'no "instances" and no "gt_label"'
+        original = self._original_entry(sample_id)
+        num_joints = len(original.get('joints', []))
+        joints, visible = entry.get('joints'), entry.get('joints_vis')
+        try:
+            joints = [[float(x), float(y)] for x, y in joints]
+            visible = [int(v) for v in visible]
+        except (TypeError, ValueError):
+            return 'joints must be [[x, y], ...] and joints_vis a list of 0/1'
+        if len(joints) != num_joints or len(visible) != num_joints:
+            return f'{len(joints)} joints and {len(visible)} joints_vis, expected {num_joints}'
+        if not any(v > 0 and min(xy) > 0 for v, xy in zip(visible, joints)):
+            return 'no visible joint (joints_vis all 0 or joints not filled in)'
+        if not _is_valid_mpii_entry(entry):
+            return 'scale is not positive'
+        return None
+
+
+def _local_abs(path: str) -> str:
+    """Absolute path for local files; URLs of storage backends are left as they are."""
+    return path if '://' in path else osp.abspath(path)
+
+
+def _hash(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode('utf-8')).hexdigest()
 
 
 def _is_valid_mpii_entry(entry: dict) -> bool:
@@ -389,6 +730,9 @@ class IndexSplitWriter(BaseSplitWriter):
     def _point_cfg_at(self, cfg: dict, path: str, ids: List[str]) -> dict:
         cfg['indices'] = [int(i) for i in ids]
         return cfg
+
+    def image_path(self, sample_id: str) -> str:
+        return ''  # the images live inside the dataset's own files (CIFAR's pickled batches)
 
 
 def build_split_writer(dataset_cfg: dict) -> BaseSplitWriter:
@@ -531,10 +875,7 @@ class PoolSplitter:
         per_leaf: List[List[str]] = [[] for _ in self.writers]
         for i in ids:
             per_leaf[self._owner[i]].append(i)
-        names = [name] * len(self.writers)
-        paths = [w.out_path(out_dir, name) for w in self.writers]
-        if len(set(paths)) < len(paths):  # leaves with the same tag
-            names = [f'{name}_{index}' for index in range(len(self.writers))]
+        names = self._leaf_names(out_dir, name)
         leaf_cfgs = []
         for writer, leaf_ids, leaf_name in zip(self.writers, per_leaf, names):
             if not leaf_ids:
@@ -546,6 +887,55 @@ class PoolSplitter:
         cfg = _rebuild(self.dataset_cfg, iter(leaf_cfgs), wrappers)
         ordered = [i for leaf_ids in per_leaf for i in leaf_ids]
         return cfg, ordered
+
+
+    def _leaf_names(self, out_dir: str, name: str) -> List[str]:
+        names = [name] * len(self.writers)
+        paths = [w.out_path(out_dir, name) for w in self.writers]
+        if len(set(paths)) < len(paths):  # leaves with the same tag
+            names = [f'{name}_{index}' for index in range(len(self.writers))]
+        return names
+
+    # -- human labels (mmlearnloss.active.oracle) --------------------------------------------------
+
+    def out_paths(self, out_dir: str, name: str) -> List[str]:
+        """The file :meth:`write` writes for each leaf under ``out_dir`` (leaf order)."""
+        return [w.out_path(out_dir, leaf_name)
+                for w, leaf_name in zip(self.writers, self._leaf_names(out_dir, name))]
+
+    def leaf_index(self, sample_id: str) -> int:
+        """Index in :attr:`writers` of the leaf dataset that holds ``sample_id``."""
+        self.sample_ids()
+        if sample_id not in self._owner:
+            raise ValueError(f'{sample_id!r} is not a sample of the training dataset.')
+        return self._owner[sample_id]
+
+    def split_by_leaf(self, ids: Sequence[str]) -> List[List[str]]:
+        """``ids`` grouped by leaf (leaf order), keeping their order within a leaf."""
+        per_leaf: List[List[str]] = [[] for _ in self.writers]
+        for i in ids:
+            per_leaf[self.leaf_index(i)].append(i)
+        return per_leaf
+
+    def image_path(self, sample_id: str) -> str:
+        """The sample's image file (see :meth:`BaseSplitWriter.image_path`)."""
+        return self.writers[self.leaf_index(sample_id)].image_path(sample_id)
+
+    def fingerprints(self, ids: Sequence[str]) -> Dict[str, str]:
+        """Hash of each sample's current annotation, for the ids whose format can tell."""
+        found = {}
+        for i in ids:
+            value = self.writers[self.leaf_index(i)].fingerprint(i)
+            if value is not None:
+                found[i] = value
+        return found
+
+    def set_annotations(self, annotations: Mapping) -> None:
+        """Use the returned annotations (sample id -> entry) in every later :meth:`write`."""
+        per_leaf = self.split_by_leaf(list(annotations))
+        for writer, leaf_ids in zip(self.writers, per_leaf):
+            if leaf_ids:
+                writer.set_annotations({i: annotations[i] for i in leaf_ids})
 
 
 def _node_kind(node: Mapping) -> str:

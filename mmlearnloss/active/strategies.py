@@ -91,6 +91,12 @@ class BaseStrategy:
         """
         raise NotImplementedError
 
+    @property
+    def name(self) -> str:
+        """Short name (``'learning_loss'``...) for logs and result files; the class name else."""
+        by_class = {cls: short for short, cls in STRATEGY_NAMES.items()}
+        return by_class.get(type(self).__name__, type(self).__name__)
+
     def __repr__(self) -> str:
         return f'{type(self).__name__}(needs={self.needs!r}, needs_labeled={self.needs_labeled})'
 

@@ -54,6 +54,11 @@ class LossRankingMetric(BaseMetric):
 
     default_prefix: Optional[str] = 'learnloss'
 
+    def __init__(self, collect_device: str = 'cpu', prefix: Optional[str] = None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        #: (pred, target) of the last evaluation, for plots (paper Fig. 8).
+        self.last_losses: Optional[Dict[str, List[float]]] = None
+
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
             get = sample.get if isinstance(sample, dict) else (
@@ -73,5 +78,6 @@ class LossRankingMetric(BaseMetric):
             print_log(f'LossRankingMetric: {int((~finite).sum())} samples with non-finite losses '
                       f'left out.', logger='current', level=30)
         pred, target = pred[finite], target[finite]
+        self.last_losses = dict(pred_loss=pred.tolist(), target_loss=target.tolist())
         return dict(rank_acc=ranking_accuracy(pred, target), pearson=pearson(pred, target),
                     spearman=spearman(pred, target))

@@ -1,0 +1,60 @@
+"""Scoring a pool of samples with a LearningLoss model, on one process or sharded over ranks."""
+from typing import List, Sequence, Tuple
+
+import torch
+from mmengine.dist import all_gather_object, get_world_size, is_main_process
+from mmengine.model import is_model_wrapper
+from mmengine.utils import ProgressBar
+from torch import Tensor
+
+
+@torch.no_grad()
+def score_pool(model, loader, ids: Sequence[str], needs: str) -> Tuple[List[str], Tensor]:
+    """Run ``model.score_step`` over ``loader`` and return ``(ids, values)`` aligned by position.
+
+    ``loader`` iterates a dataset whose i-th sample is ``ids[i]``, with mmengine's
+    ``DefaultSampler(shuffle=False, round_up=False)``: each rank scores its own shard
+    (``rank, rank + world, ...``, no padding duplicates) and the shards are gathered so every
+    rank returns the values of the whole pool in ``ids`` order.
+
+    Args:
+        model: A :class:`LearningLoss` (or a DDP wrapper of one).
+        loader: The scoring dataloader.
+        ids (Sequence[str]): Sample ids in dataset order.
+        needs (str): ``'pred_loss'``, ``'features'`` or ``'uncertainty'``.
+    """
+    model = model.module if is_model_wrapper(model) else model
+    if not hasattr(model, 'score_step'):
+        raise TypeError(f'Scoring needs model.score_step: wrap {type(model).__name__} in '
+                        f'mmlearnloss.LearningLoss.')
+    if len(loader.dataset) != len(ids):
+        raise RuntimeError(f'The scoring dataset has {len(loader.dataset)} samples but '
+                           f'{len(ids)} ids were given; the dataset filtered or repeated samples.')
+    shard = list(iter(loader.sampler))  # this rank's dataset indices, in batch order
+    was_training = model.training
+    model.eval()
+    values = []
+    bar = ProgressBar(len(ids)) if is_main_process() else None
+    for data in loader:
+        batch = model.score_step(data, needs=(needs, ))[needs].float().cpu()
+        values.append(batch)
+        if bar is not None:
+            for _ in range(len(batch) * get_world_size()):
+                bar.update()
+    if bar is not None:
+        print(flush=True)
+    model.train(was_training)
+    local = torch.cat(values) if values else torch.empty(0)
+    if len(local) != len(shard):
+        raise RuntimeError(f'This rank scored {len(local)} samples but its shard has '
+                           f'{len(shard)}.')
+    gathered = all_gather_object((shard, local)) if get_world_size() > 1 else [(shard, local)]
+    template = next(vals for _, vals in gathered if len(vals))
+    full = template.new_empty((len(ids), *template.shape[1:]))
+    for indices, vals in gathered:
+        if len(indices):
+            full[torch.as_tensor(indices, dtype=torch.long)] = vals
+    counts = sum(len(indices) for indices, _ in gathered)
+    if counts != len(ids):
+        raise RuntimeError(f'The ranks scored {counts} samples in all, expected {len(ids)}.')
+    return list(ids), full

@@ -1,0 +1,115 @@
+"""Bad settings, data and state files end al_train.py with a clear message, files untouched."""
+import hashlib
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+import make_mini_datasets as mini
+from conftest import ROOT
+from mmlearnloss.active.state import ALState
+
+CONFIG = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
+TINY = ('train_cfg.max_epochs=1', 'train_dataloader.batch_size=10',
+        'val_dataloader.batch_size=10')
+
+
+@pytest.fixture(scope='module')
+def cwd(tmp_path_factory):
+    root = tmp_path_factory.mktemp('bad_input')
+    mini.make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    mini.make_voc(str(root / 'data' / 'mini'), n07=4, n12=4, n_test=2, seed=0)
+    return root
+
+
+def run(cwd, work_dir, *options, config=CONFIG, resume=False):
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), config, '--work-dir',
+           str(work_dir), '--cfg-options', *TINY, *options]
+    if resume:
+        cmd.append('--resume')
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def snapshot(directory):
+    """Every file under ``directory`` with the hash of its content."""
+    found = {}
+    for base, _, files in os.walk(directory):
+        for name in files:
+            path = osp.join(base, name)
+            with open(path, 'rb') as f:
+                found[osp.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+def assert_untouched(directory, before):
+    """Files that existed before are unchanged (the runner may add its own log files)."""
+    after = snapshot(directory)
+    assert {path: after.get(path) for path in before} == before
+
+
+def last_line(result):
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_query_size_larger_than_the_pool_fails_before_anything_is_written(cwd, tmp_path):
+    result = run(cwd, tmp_path, 'train_cfg.initial_size=90', 'train_cfg.query_size=20',
+                 'train_cfg.num_stages=2', 'train_cfg.subset_size=None')
+    assert result.returncode != 0
+    assert 'need 110 samples, but the pool has 100' in last_line(result)
+    assert not (tmp_path / 'al_state.json').exists()
+    assert 'Traceback' not in result.stderr
+
+
+def test_initial_set_larger_than_the_dataset_fails(cwd, tmp_path):
+    result = run(cwd, tmp_path, 'train_cfg.initial_size=150', 'train_cfg.num_stages=1')
+    assert result.returncode != 0
+    assert 'initial_size=150 is larger than the training pool (100 samples)' in last_line(result)
+    assert not (tmp_path / 'al_state.json').exists()
+
+
+def test_empty_pool_fails(cwd, tmp_path):
+    result = run(cwd, tmp_path, 'train_dataloader.dataset.indices=0')
+    assert result.returncode != 0
+    assert 'The training pool is empty' in last_line(result)
+
+
+def test_corrupt_state_file_is_reported_and_left_as_it_was(cwd, tmp_path):
+    state = tmp_path / 'al_state.json'
+    state.write_text('{"config_hash": "abc", "stage": ')
+    before = snapshot(tmp_path)
+    result = run(cwd, tmp_path, resume=True)
+    assert result.returncode != 0
+    assert str(state) in last_line(result)
+    assert_untouched(tmp_path, before)
+
+
+def test_state_of_another_config_is_refused(cwd, tmp_path):
+    ALState(config_hash='0' * 64, seed=0, stage=0, labeled=['1', '2'],
+            stages=[]).save(str(tmp_path / 'al_state.json'))
+    before = snapshot(tmp_path)
+    result = run(cwd, tmp_path, resume=True)
+    assert result.returncode != 0
+    assert '0' * 64 in last_line(result)
+    assert_untouched(tmp_path, before)
+
+
+def test_existing_run_is_not_overwritten_without_resume(cwd, tmp_path):
+    (tmp_path / 'al_state.json').write_text('{}')
+    before = snapshot(tmp_path)
+    result = run(cwd, tmp_path)
+    assert result.returncode != 0
+    assert 'Pass --resume' in last_line(result)
+    assert_untouched(tmp_path, before)
+
+
+def test_missing_annotation_file_names_the_path(cwd, tmp_path):
+    config = osp.join(ROOT, 'configs', 'mini', 'ssd_voc_learnloss_mini.py')
+    result = run(cwd, tmp_path,
+                 'train_dataloader.dataset.dataset.datasets.1.ann_file=VOC2012/missing.txt',
+                 config=config)
+    assert result.returncode != 0
+    assert 'VOC2012/missing.txt' in last_line(result)
+    assert not (tmp_path / 'al_state.json').exists()

@@ -1,0 +1,183 @@
+"""Select samples for human annotation with a trained model and export the query.
+
+    python tools/al_select.py CONFIG CHECKPOINT --budget K --out DIR [--pool ANN] [options]
+
+Scores an unlabeled pool (default: the config's whole training set; ``--pool`` an annotation file
+in the dataset's format, e.g. a VOC ImageSets list or an MPII json list) with the model of CONFIG
+and the weights of CHECKPOINT, picks the K most informative samples with the strategy, and writes
+the query folder of ``mmlearnloss.active.oracle.write_query``: the samples in the dataset's own
+format (VOC ImageSets txt per year / COCO json / MPII json list), ``query.csv`` (id, file, score,
+rank; rank 1 = most informative) and a README saying what to annotate and where to put it.
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+import tempfile
+from typing import List, Optional
+
+import torch
+from mmengine.config import Config, DictAction
+
+STRATEGIES = ('learning_loss', 'entropy', 'random', 'coreset')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Score an unlabeled pool with a trained learning-loss model and export the '
+        'K most informative samples for annotation.')
+    parser.add_argument('config', help='the config the model was trained with')
+    parser.add_argument('checkpoint', help='the trained weights (.pth)')
+    parser.add_argument('--budget', type=int, required=True, metavar='K',
+                        help='how many samples to select')
+    parser.add_argument('--out', required=True, metavar='DIR', help='the query folder to write')
+    parser.add_argument('--pool', metavar='ANN',
+                        help='annotation file listing the unlabeled pool, in the dataset\'s format '
+                        '(VOC ImageSets txt, COCO json, MPII json list); it replaces the training '
+                        'set\'s annotation file (for VOC07+12: of the year whose folder holds it). '
+                        'Default: the whole training set')
+    parser.add_argument('--labeled', metavar='ANN',
+                        help='annotation file of the labeled set, same format; needed by coreset '
+                        '(the labeled samples are its initial centers)')
+    parser.add_argument('--strategy', choices=STRATEGIES, default='learning_loss',
+                        help='selection strategy (default: learning_loss, the highest predicted '
+                        'losses)')
+    parser.add_argument('--batch-size', type=int,
+                        help='scoring batch size (default: the val dataloader\'s)')
+    parser.add_argument('--device', help='cpu, cuda, cuda:1... (default: cuda if available)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of random selection')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. data_root=...')
+    args = parser.parse_args(argv)
+    if args.budget < 1:
+        parser.error(f'--budget must be a positive number of samples, got {args.budget}')
+    if args.strategy == 'coreset' and not args.labeled:
+        parser.error('--strategy coreset needs the labeled set: pass --labeled ANN (k-Center-'
+                     'Greedy starts from the labeled samples\' features).')
+    return args
+
+
+def fail(message: str):
+    raise SystemExit(f'al_select.py: error: {message}')
+
+
+def pool_dataset_cfg(dataset_cfg: dict, ann_file: Optional[str]) -> dict:
+    """The training dataset config, or its leaf reading ``ann_file`` instead of its own.
+
+    With several leaves (VOC07+12) the leaf is the one whose folder (``data_root`` +
+    ``data_prefix.sub_data_root``) holds ``ann_file``.
+    """
+    from mmlearnloss.active.splits import PoolSplitter
+    if ann_file is None:
+        return dataset_cfg
+    path = osp.abspath(ann_file)
+    if not osp.isfile(path):
+        fail(f'annotation file not found: {ann_file}')
+    leaves = [writer.dataset_cfg for writer in PoolSplitter(dataset_cfg).writers]
+    if len(leaves) == 1:
+        chosen = leaves[0]
+    else:
+        roots = [_leaf_root(leaf) for leaf in leaves]
+        matches = [(len(root), index) for index, root in enumerate(roots)
+                   if path.startswith(root.rstrip(os.sep) + os.sep)]
+        if not matches:
+            fail(f'{ann_file} is in none of the training set\'s dataset folders {roots}; put the '
+                 'pool file into the folder of the dataset (e.g. VOC2012/ImageSets/Main/) whose '
+                 'images it lists.')
+        chosen = leaves[max(matches)[1]]
+    leaf = copy.deepcopy(chosen)
+    leaf['ann_file'] = path  # absolute: mmengine joins only relative paths with data_root
+    return leaf
+
+
+def _leaf_root(leaf: dict) -> str:
+    data_root = leaf.get('data_root') or ''
+    prefix = leaf.get('data_prefix') or {}
+    sub_root = prefix.get('sub_data_root', '') if isinstance(prefix, dict) else ''
+    return osp.abspath(osp.join(data_root, sub_root))
+
+
+def build_model(cfg: Config, checkpoint: str, device: str):
+    """The config's model under its default scope, with the checkpoint's weights."""
+    from mmengine.registry import MODELS
+    from mmengine.runner import load_checkpoint
+    model_cfg = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner.build_model
+        model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    model = MODELS.build(model_cfg)
+    if not hasattr(model, 'score_step'):
+        fail(f'the model of {cfg.filename} is a {type(model).__name__}; selection needs '
+             'mmlearnloss.LearningLoss (type="mmlearnloss.LearningLoss", architecture=...).')
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.to(device).eval()
+
+
+def score(model, cfg: Config, pool, ids: List[str], needs: str, batch_size: Optional[int]):
+    """Score ``ids`` of ``pool`` with the val pipeline, in order; returns (ids, values)."""
+    from mmengine.runner import Runner
+
+    from mmlearnloss.active.loop import _leaf_pipeline
+    from mmlearnloss.active.scoring import score_pool
+    loader_cfg = copy.deepcopy(cfg.val_dataloader.to_dict())
+    with tempfile.TemporaryDirectory(prefix='al_select_') as tmp:
+        dataset_cfg, ordered = pool.pool_cfg(ids, tmp, 'pool',
+                                             pipeline=_leaf_pipeline(loader_cfg['dataset']))
+        loader_cfg['dataset'] = dataset_cfg
+        loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False, round_up=False)
+        loader_cfg['persistent_workers'] = False
+        if batch_size:
+            loader_cfg['batch_size'] = batch_size
+        loader = Runner.build_dataloader(loader_cfg)
+        print(f'Scoring {len(ordered)} samples ({needs}) on {next(model.parameters()).device}',
+              flush=True)
+        return score_pool(model, loader, ordered, needs)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)  # imports custom_imports (mmlearnloss)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    from mmengine.registry import init_default_scope
+
+    from mmlearnloss.active.oracle import MANIFEST, write_query
+    from mmlearnloss.active.splits import PoolSplitter
+    from mmlearnloss.active.strategies import build_strategy
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+
+    if osp.exists(osp.join(args.out, MANIFEST)):
+        fail(f'{args.out} holds a query already ({MANIFEST}); choose another --out or delete it.')
+    train_dataset = cfg.train_dataloader.dataset.to_dict()
+    pool = PoolSplitter(pool_dataset_cfg(train_dataset, args.pool))
+    ids = pool.sample_ids()
+    if args.budget > len(ids):
+        fail(f'--budget {args.budget} is larger than the pool ({len(ids)} samples).')
+    labeled = PoolSplitter(pool_dataset_cfg(train_dataset, args.labeled)) if args.labeled \
+        else None
+    strategy = build_strategy(args.strategy)
+
+    values = labeled_values = None
+    if strategy.needs is not None:
+        device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+        model = build_model(cfg, args.checkpoint, device)
+        ids, values = score(model, cfg, pool, ids, strategy.needs, args.batch_size)
+        if strategy.needs_labeled:
+            _, labeled_values = score(model, cfg, labeled, labeled.sample_ids(), strategy.needs,
+                                      args.batch_size)
+    selected = strategy.select(ids, args.budget, values, labeled_values, seed=args.seed)
+    scores = None
+    if values is not None and values.dim() == 1:
+        position = {sample_id: i for i, sample_id in enumerate(ids)}
+        scores = [float(values[position[i]]) for i in selected]
+    query = write_query(pool, selected, scores, args.out)
+    print(f'Selected {len(selected)} of {len(ids)} samples with {type(strategy).__name__}; '
+          f'query written to {query["dir"]}:')
+    for path in query['files'] + [query['csv']]:
+        print(f'  {path}')
+    print()
+    print(query['instructions'])
+    return query
+
+
+if __name__ == '__main__':
+    main()
