@@ -108,7 +108,11 @@ def build_model(cfg: Config, checkpoint: str, device: str):
     if not hasattr(model, 'score_step'):
         fail(f'the model of {cfg.filename} is a {type(model).__name__}; selection needs '
              'mmlearnloss.LearningLoss (type="mmlearnloss.LearningLoss", architecture=...).')
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    try:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    except RuntimeError as e:  # mmengine lists every mismatching key: keep the start
+        fail(f'{checkpoint} does not hold the weights of the model of {cfg.filename}:\n'
+             f'{str(e)[:800]}')
     return model.to(device).eval()
 
 
@@ -118,7 +122,11 @@ def score(model, cfg: Config, pool, ids: List[str], needs: str, batch_size: Opti
 
     from mmlearnloss.active.loop import _leaf_pipeline
     from mmlearnloss.active.scoring import score_pool
-    loader_cfg = copy.deepcopy(cfg.val_dataloader.to_dict())
+    loader_cfg = cfg.get('val_dataloader') or cfg.get('test_dataloader')
+    if not loader_cfg:
+        fail(f'{cfg.filename} has no val_dataloader (or test_dataloader) to take the scoring '
+             'pipeline and batch size from.')
+    loader_cfg = copy.deepcopy(loader_cfg.to_dict())
     with tempfile.TemporaryDirectory(prefix='al_select_') as tmp:
         dataset_cfg, ordered = pool.pool_cfg(ids, tmp, 'pool',
                                              pipeline=_leaf_pipeline(loader_cfg['dataset']))

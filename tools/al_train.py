@@ -9,6 +9,8 @@ import os
 import os.path as osp
 import sys
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -67,6 +69,13 @@ def build_config(args, seed=None) -> Config:
     # checkpoint before the loop knows which stage it belongs to.
     cfg.resume = False
     cfg.train_cfg.resume = args.resume
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        # CPU processes (tests, CPU-only nodes): gloo, and DDP without device ids. mmengine's
+        # defaults (nccl, device_ids=[LOCAL_RANK]) assume one GPU per process.
+        cfg.env_cfg = dict(cfg.get('env_cfg') or {})
+        cfg.env_cfg['dist_cfg'] = dict(cfg.env_cfg.get('dist_cfg') or {}, backend='gloo')
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                     broadcast_buffers=False)
     # A fixed runner seed (sampler order, initial weights) makes stages reproducible on resume.
     randomness = cfg.get('randomness') or {}
     if randomness.get('seed') is None:
@@ -74,8 +83,20 @@ def build_config(args, seed=None) -> Config:
     return cfg
 
 
+def init_cpu_distributed(launcher: str) -> None:
+    """Start the process group for CPU processes, which mmengine's init_dist cannot (it
+    selects a CUDA device first). The Runner then finds it initialised and uses it."""
+    if launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
+        return
+    if launcher != 'pytorch':
+        sys.exit(f'--launcher {launcher} without CUDA is not supported; use torchrun '
+                 f'(--launcher pytorch) on CPU.')
+    dist.init_process_group(backend='gloo')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    init_cpu_distributed(args.launcher)
     for seed in args.seeds or [None]:
         cfg = build_config(args, seed)
         if seed is not None:

@@ -10,20 +10,21 @@ import re
 from typing import Dict, List, Optional, Union
 
 import torch
-from mmengine.dist import broadcast_object_list, is_main_process
+from mmengine.dist import barrier, broadcast_object_list, is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
 
 from mmlearnloss.registry import LOOPS
-from .scoring import score_pool
+from .scoring import score_pool, sync_buffers
 from .splits import PoolSplitter
 from .state import ALState, atomic_write_text, config_hash
 from .strategies import build_strategy
 
 #: Config keys that do not change the experiment, left out of the state's config hash.
 HASH_IGNORE = ('work_dir', 'resume', 'load_from', 'launcher', 'env_cfg', 'log_level',
+               'model_wrapper_cfg', 'experiment_name',
                'default_hooks', 'visualizer', 'log_processor')
 
 
@@ -183,6 +184,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         super().run_epoch()
 
     def evaluate(self) -> Dict[str, float]:
+        sync_buffers(self.runner.model)
         metrics = self.runner.val_loop.run() if self.runner.val_loop is not None else {}
         return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
 
@@ -249,12 +251,14 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         cfg = self.runner.cfg.to_dict()
         cfg['train_cfg'].pop('resume', None)
         cfg_hash = config_hash(cfg, ignore=HASH_IGNORE)
-        if osp.exists(self.state_path) and not self.resume:
+        exists = osp.exists(self.state_path)
+        barrier()  # every rank looks before rank 0 writes a new state
+        if exists and not self.resume:
             raise FileExistsError(f'{self.state_path} exists: the work dir holds an active-'
                                   f'learning run. Resume it (al_train.py --resume) or choose '
                                   f'another work dir.')
         if self.resume:
-            if not osp.exists(self.state_path):
+            if not exists:
                 raise FileNotFoundError(f'Nothing to resume: {self.state_path} does not exist.')
             state = ALState.load(self.state_path, expected_config_hash=cfg_hash)
             print_log(f'Resuming active learning from {self.state_path}: stage '
@@ -277,6 +281,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.state = state
         self._stage_record(0)
         self._save_state()
+        barrier()
         return state
 
     def _initial_state_dict(self) -> dict:

@@ -1,15 +1,15 @@
 """The human oracle: query files for annotators, and the annotations they return.
 
 With a simulated oracle the dataset's own labels are used for the selected samples. With a human
-one (``ActiveLearningLoop(oracle='manual')``, and ``tools/al_select.py``) the selection is written as
-a query folder, people annotate it, and the returned annotations are checked and then used for
-those samples in every later split.
+one (``ActiveLearningLoop(oracle='manual')``, and ``tools/al_select.py``) the selection is written
+as a query folder, people annotate it, and the returned annotations are checked and then used
+for those samples in every later split.
 
 A query folder (:func:`write_query`)::
 
-    query_<dataset>.<ext>   the queried samples in the dataset's own format: a VOC ImageSets list per
-                            year, a COCO json, an MPII / OpenMMLab 2.0 json list (as the split writers
-                            write them; most informative first within a file)
+    query_<dataset>.<ext>   the queried samples in the dataset's own format: a VOC ImageSets
+                            list per year, a COCO json, an MPII / OpenMMLab 2.0 json list (as
+                            the split writers write them; most informative first in a file)
     query.csv               id, file (the image), score, rank (1 = most informative)
     query.json              the manifest read back by check_returned
     README.txt              what to annotate and where to put it
@@ -26,6 +26,11 @@ Per format (each writer's ``return_instructions`` says it to the annotators):
   ``joints`` / ``joints_vis`` filled in (one visible joint at least).
 - OpenMMLab 2.0 json: the queried ``data_list`` entries (matched by ``img_path``) with labels.
 - CIFAR (no annotation file): not supported; use the simulated oracle.
+
+An unlabeled pool must still load with the framework's dataset class: mmdet's VOCDataset reads an
+XML per image (one without ``<object>`` will do), and mmpose's top-down MpiiDataset drops entries
+without a positive joint coordinate, so unlabeled MPII entries carry their person box
+(``center``, ``scale``) and placeholder joints (e.g. the center, with ``joints_vis`` 0).
 
 :func:`check_returned` accepts the returned files only if every queried sample is labeled, no other
 sample is in them, nothing in them is unknown to the dataset, and (where the format can tell) the

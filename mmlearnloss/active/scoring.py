@@ -2,10 +2,22 @@
 from typing import List, Sequence, Tuple
 
 import torch
-from mmengine.dist import all_gather_object, get_world_size, is_main_process
+from mmengine.dist import all_gather_object, broadcast, get_world_size, is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.utils import ProgressBar
 from torch import Tensor
+
+
+def sync_buffers(model) -> None:
+    """Give every rank rank 0's buffers (the ones its checkpoint holds).
+
+    DDP keeps parameters in sync but, with ``broadcast_buffers=False``, not BatchNorm
+    statistics, so ranks would evaluate and score with different models.
+    """
+    if get_world_size() > 1:
+        model = model.module if is_model_wrapper(model) else model
+        for buffer in model.buffers():
+            broadcast(buffer, src=0)
 
 
 @torch.no_grad()
@@ -30,6 +42,7 @@ def score_pool(model, loader, ids: Sequence[str], needs: str) -> Tuple[List[str]
     if len(loader.dataset) != len(ids):
         raise RuntimeError(f'The scoring dataset has {len(loader.dataset)} samples but '
                            f'{len(ids)} ids were given; the dataset filtered or repeated samples.')
+    sync_buffers(model)
     shard = list(iter(loader.sampler))  # this rank's dataset indices, in batch order
     was_training = model.training
     model.eval()

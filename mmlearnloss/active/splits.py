@@ -201,6 +201,8 @@ class BaseSplitWriter:
     def set_annotations(self, annotations: Mapping) -> None:
         """Use ``annotations`` (sample id -> entry, from :meth:`read_returned`) from now on:
         :meth:`write` emits them instead of the original entries."""
+        if not annotations:
+            return
         ids = self.check_ids(list(annotations))
         self._overrides.update((i, copy.deepcopy(annotations[i])) for i in ids)
 
@@ -338,7 +340,8 @@ class VOCSplitWriter(BaseSplitWriter):
         return returned
 
     def set_annotations(self, annotations: Mapping) -> None:
-        self.check_ids(list(annotations))  # the labels are the XML files themselves
+        if annotations:
+            self.check_ids(list(annotations))  # the labels are the XML files themselves
 
     def return_instructions(self, query_file: str, returned_file: str) -> str:
         annotations = osp.join(self.root, self.dataset_cfg.get('ann_subdir', 'Annotations'))
@@ -575,8 +578,8 @@ class JsonListSplitWriter(BaseSplitWriter):
         entry = self._entry(sample_id)
         if self._is_mpii():
             return _local_abs(osp.join(self._prefix('img'), entry['image']))
-        return _local_abs(osp.join(self._prefix('img_path') or self._prefix('img'),
-                                   entry.get('img_path', '')))
+        # mmengine's BaseDataset joins data_prefix[key] with the entry's value of the same key.
+        return _local_abs(osp.join(self._prefix('img_path'), entry.get('img_path', '')))
 
     def fingerprint(self, sample_id: str) -> Optional[str]:
         return _hash(self._entry(sample_id))

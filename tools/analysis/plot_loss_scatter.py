@@ -22,6 +22,7 @@ from al_runs import (RESULTS_FILE, STATE_FILE, AnalysisError, add_output_args, f
                      plt, save_figure)
 
 VAL_LOSSES = 'val_losses'
+STAGE_FILE = re.compile(r'stage_(\d+)\.json$')  # k from 0: stage k + 1
 HIGHLIGHT_LABEL = 'top {percent:g}% by predicted loss ({count})'
 OTHERS_LABEL = 'other samples ({count})'
 
@@ -63,9 +64,12 @@ def find_run_dir(path: str) -> str:
 def available_stages(run_dir: str) -> List[int]:
     """Stages (from 1) with a ``val_losses/stage_<K-1>.json``."""
     folder = osp.join(run_dir, VAL_LOSSES)
-    names = os.listdir(folder) if osp.isdir(folder) else []
-    return sorted(int(m.group(1)) + 1 for m in map(re.compile(r'stage_(\d+)\.json$').match, names)
-                  if m)
+    stages = []
+    for name in (os.listdir(folder) if osp.isdir(folder) else []):
+        match = STAGE_FILE.match(name)
+        if match:
+            stages.append(int(match.group(1)) + 1)
+    return sorted(stages)
 
 
 def describe(run_dir: str, stage: int) -> str:

@@ -1,0 +1,54 @@
+"""Two CPU processes (torchrun, gloo): training plus sharded scoring select what one process
+selects with the same checkpoint."""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import make_mini_datasets as mini
+from conftest import ROOT
+
+OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=20', 'train_cfg.query_size=10',
+           'train_cfg.subset_size=None', 'train_cfg.max_epochs=1',
+           'train_dataloader.batch_size=10', 'val_dataloader.batch_size=10')
+CONFIG = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_selection_equals_single_process_selection(tmp_path):
+    mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    work_dir = tmp_path / 'work'
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    dist = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         f'--master_port={free_port()}', osp.join(ROOT, 'tools', 'al_train.py'), CONFIG,
+         '--work-dir', str(work_dir), '--launcher', 'pytorch', '--cfg-options', *OPTIONS],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert dist.returncode == 0, dist.stderr[-3000:]
+    assert 'Distributed training: True' in dist.stdout and 'GPU number: 2' in dist.stdout
+    state_path = work_dir / 'al_state.json'
+    two_procs = json.loads(state_path.read_text())
+    first = two_procs['stages'][0]
+    assert len(first['selected']) == 10 and len(set(two_procs['labeled'])) == 30
+    assert osp.exists(first['checkpoint'])
+
+    # Rewind the state to "stage 1 trained" and let one process evaluate and select again from
+    # the checkpoint the two processes trained.
+    rewound = dict(two_procs, stage=0, labeled=two_procs['labeled'][:20],
+                   stages=[dict(first, status='trained', selected=[], scores=[], metrics={})])
+    state_path.write_text(json.dumps(rewound))
+    single = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), CONFIG, '--work-dir',
+         str(work_dir), '--resume', '--cfg-options', *OPTIONS],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert single.returncode == 0, single.stderr[-3000:]
+    one_proc = json.loads(state_path.read_text())['stages'][0]
+    assert one_proc['selected'] == first['selected']
+    assert max(abs(a - b) for a, b in zip(one_proc['scores'], first['scores'])) < 1e-4
