@@ -65,7 +65,8 @@ def build_dataset(cfg, scope):
 
 CLS_OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=20', 'train_cfg.query_size=10',
                'train_cfg.subset_size=40', 'train_cfg.max_epochs=1',
-               'train_dataloader.batch_size=10', 'val_dataloader.batch_size=10')
+               'train_dataloader.batch_size=10', 'val_dataloader.batch_size=10',
+               'default_hooks.logger.interval=1')
 
 
 def test_classification_two_stages_label_exactly_k_new_training_images(mini_root, tmp_path):
@@ -85,7 +86,9 @@ def test_classification_two_stages_label_exactly_k_new_training_images(mini_root
                                  split='train', indices=indices, pipeline=[]), 'mmpretrain')
     assert len(dataset) == 30
     assert sorted(map(str, indices)) == sorted(state['labeled'])
-    rows = json.loads((tmp_path / 'al_results.json').read_text())
+    results = json.loads((tmp_path / 'al_results.json').read_text())
+    assert results['strategy'] == 'learning_loss' and results['seed'] == 0
+    rows = results['stages']
     assert [r['num_labeled'] for r in rows] == [20, 30]
     assert all(0 <= r['accuracy/top1'] <= 100 for r in rows)
 
@@ -94,7 +97,8 @@ def test_detection_two_stages_write_voc_imagesets_that_mmdet_loads(mini_root, tm
     result = al_train(mini_root, 'ssd_voc_learnloss_mini.py', tmp_path,
                       'train_cfg.initial_size=4', 'train_cfg.query_size=4',
                       'train_cfg.num_stages=2', 'train_cfg.max_epochs=1',
-                      'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4')
+                      'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
+                      'default_hooks.logger.interval=1')
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_state(tmp_path)
     pool = [f'VOC2007/{i:06d}' for i in range(1, 9)] + [f'VOC2012/2012_{i:06d}' for i in
@@ -120,7 +124,7 @@ def test_pose_two_stages_write_mpii_json_that_mmpose_loads(mini_root, tmp_path):
                       'train_cfg.initial_size=4', 'train_cfg.query_size=4',
                       'train_cfg.num_stages=2', 'train_cfg.max_epochs=1',
                       'train_cfg.subset_size=8', 'train_dataloader.batch_size=4',
-                      'val_dataloader.batch_size=4')
+                      'val_dataloader.batch_size=4', 'default_hooks.logger.interval=1')
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_state(tmp_path)
     assert_two_stages(state, 4, 4, [str(i) for i in range(16)])

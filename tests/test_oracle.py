@@ -299,3 +299,10 @@ def test_coco_annotation_id_of_another_image_is_refused(coco_pool, tmp_path):
     with pytest.raises(ReturnedAnnotationError) as error:
         check_returned(coco_pool, query['dir'])
     assert error.value.unlabeled == {'20': 'annotation id 1 is used by image 30 already'}
+
+
+@pytest.mark.parametrize('scores', [None, [], [None, None]])
+def test_query_without_scores_leaves_the_score_column_empty(mpii_pool, tmp_path, scores):
+    query = write_query(mpii_pool, ['8', '2'], scores, str(tmp_path / 'q'))
+    rows = read_csv(query['csv'])
+    assert [(r['id'], r['score'], r['rank']) for r in rows] == [('8', '', '1'), ('2', '', '2')]

@@ -7,6 +7,8 @@ import os
 import os.path as osp
 import random
 import re
+import shlex
+import sys
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -17,6 +19,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
 
 from mmlearnloss.registry import LOOPS
+from .oracle import apply_returned, write_query
 from .scoring import score_pool, sync_buffers
 from .splits import PoolSplitter
 from .state import ALState, atomic_write_text, config_hash
@@ -57,6 +60,11 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             stage is evaluated at its end regardless. Defaults to 0 (end of stage only).
         score_batch_size (int, optional): Batch size of the scoring loader (default: the
             val dataloader's).
+        oracle (str): Who labels the selection. ``'simulated'`` (default, as the paper): the
+            dataset's own annotations. ``'manual'``: after each selection the run writes the
+            query for annotators (``WORK_DIR/queries/stage_<k>/``: the samples in the dataset's
+            format, ``query.csv``, ``README.txt``) and stops; ``--resume`` checks the returned
+            annotations (every queried sample labeled, nothing else changed) and continues.
         resume (bool): Continue from ``al_state.json`` in the work dir (``al_train.py
             --resume`` sets it). Without it an existing state file is an error, so a run is
             never overwritten by accident.
@@ -75,6 +83,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  reinit: bool = True,
                  val_interval: int = 0,
                  score_batch_size: Optional[int] = None,
+                 oracle: str = 'simulated',
                  resume: bool = False):
         for name, value in (('num_stages', num_stages), ('initial_size', initial_size),
                             ('max_epochs', max_epochs)):
@@ -97,12 +106,21 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.reinit = reinit
         self.stage_val_interval = val_interval
         self.score_batch_size = score_batch_size
+        if oracle not in ('simulated', 'manual'):
+            raise ValueError(f"ActiveLearningLoop: oracle must be 'simulated' or 'manual', got "
+                             f'{oracle!r}')
+        self.oracle = oracle
+        self.awaiting_annotations = False
         self.pool = PoolSplitter(self.dataloader_cfg['dataset'])
         self.resume = resume
         self.state_path = osp.join(runner.work_dir, 'al_state.json')
         self.splits_dir = osp.join(runner.work_dir, 'splits')
         self.init_weights_path = osp.join(runner.work_dir, 'initial_weights.pth')
         self.state = self._load_or_create_state()
+        # Human labels returned in earlier stages replace the dataset's entries in every split.
+        for record in self.state.stages:
+            if record.get('query_dir') and record['status'] == 'selected':
+                apply_returned(self.pool, record['query_dir'])
         self.stage = self.state.stage
         # The runner builds optimizer and schedulers once, before run(), from this dataloader.
         super().__init__(runner, self._labeled_dataloader(self.stage), max_epochs,
@@ -118,6 +136,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                   logger='current')
         while self.state.stage < self.num_stages:
             self.run_stage(self.state.stage)
+            if self.awaiting_annotations:
+                return self.runner.model
         self.report()
         return self.runner.model
 
@@ -141,12 +161,38 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             if stage + 1 < self.num_stages:
                 selected, scores = self.select(stage)
                 record['selected'], record['scores'] = selected, scores
+                if self.oracle == 'manual':
+                    self.ask_annotators(stage, record)
+                    return
                 self.state.labeled = labeled + selected
             record['status'] = 'selected'
+        if record['status'] == 'queried':
+            apply_returned(self.pool, record['query_dir'])  # lists what is wrong, if anything
+            print_log(f'Stage {stage + 1}: the {len(record["selected"])} returned annotations '
+                      f'in {record["query_dir"]} are complete; continuing.', logger='current')
+            self.state.labeled = labeled + record['selected']
+            record['status'] = 'selected'
+        if record['status'] == 'selected':
             self.state.stage = stage + 1
             if self.state.stage < self.num_stages:
                 self._stage_record(self.state.stage)  # writes the next split
             self._save_state()
+
+    def ask_annotators(self, stage: int, record: dict) -> None:
+        """Write the query for the annotators, save the state as 'queried' and stop the run."""
+        query_dir = osp.join(self.runner.work_dir, 'queries', f'stage_{stage}')
+        # The command that started this run, plus --resume: the same config options are needed
+        # for the config hash to match.
+        argv = ['python', *sys.argv] + ([] if '--resume' in sys.argv else ['--resume'])
+        command = shlex.join(argv)
+        if is_main_process():
+            query = write_query(self.pool, record['selected'], record['scores'], query_dir,
+                                labeled=self.state.labeled, resume_command=command)
+            print_log(f'Stage {stage + 1}: waiting for annotations of {len(query["ids"])} '
+                      f'samples.\n{query["instructions"]}', logger='current')
+        record['query_dir'] = query_dir
+        self._advance(record, 'queried')
+        self.awaiting_annotations = True
 
     def train_stage(self, stage: int) -> None:
         """Fresh optimizer and schedule, (re-)initialised weights, ``max_epochs`` epochs."""
@@ -158,6 +204,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.stop_training = False
         if self.reinit or stage == 0:
             self._unwrapped().load_state_dict(self._initial_weights)
+            print_log(f'Stage {stage + 1}: training from the initial weights.', logger='current')
+        else:
+            previous = self.state.stages[stage - 1]['checkpoint']
+            runner.load_checkpoint(previous)
+            print_log(f'Stage {stage + 1}: fine-tuning stage {stage}\'s model ({previous}).',
+                      logger='current')
         runner.optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
         runner.scale_lr(runner.optim_wrapper, runner.auto_scale_lr)
         if runner.cfg.get('param_scheduler') is not None:

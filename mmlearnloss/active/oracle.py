@@ -131,8 +131,8 @@ def write_query(pool: PoolSplitter,
     Args:
         pool (PoolSplitter): The training pool the ids come from.
         ids (Sequence[str]): The samples to annotate, most informative first.
-        scores (Sequence[float], optional): One score per id (predicted loss, entropy...); None
-            or empty when the strategy has no score (random, core-set).
+        scores (Sequence[float], optional): One score per id (predicted loss, entropy...); None,
+            empty or all None when the strategy has no score (random, core-set).
         out_dir (str): The query folder (created if missing).
         labeled (Sequence[str], optional): The samples labeled so far; the fingerprints of their
             annotations are kept, so :func:`check_returned` notices edits of them.
@@ -146,7 +146,8 @@ def write_query(pool: PoolSplitter,
     ids = list(ids)
     if not ids:
         raise ValueError('write_query: no ids to query.')
-    scores = list(scores) if scores is not None and len(scores) else None
+    if scores is not None and all(score is None for score in scores):
+        scores = None  # [] or all None: the strategy has no score (random, core-set)
     if scores is not None and len(scores) != len(ids):
         raise ValueError(f'write_query: {len(scores)} scores for {len(ids)} ids; they must be '
                          'aligned.')
@@ -162,13 +163,15 @@ def write_query(pool: PoolSplitter,
     writer = csv.writer(table, lineterminator='\n')
     writer.writerow(['id', 'file', 'score', 'rank'])
     for rank, sample_id in enumerate(ids, 1):
-        score = '' if scores is None else repr(float(scores[rank - 1]))
+        score = scores[rank - 1] if scores is not None else None
+        score = '' if score is None else repr(float(score))
         writer.writerow([sample_id, pool.image_path(sample_id), score, rank])
     atomic_write_text(osp.join(out_dir, QUERY_CSV), table.getvalue())
 
     instructions = _instructions(pool, out_dir, leaves, len(ids), resume_command)
     atomic_write_text(osp.join(out_dir, README), instructions + '\n')
-    manifest = dict(format_version=_FORMAT_VERSION, ids=ids, scores=scores, leaves=leaves,
+    manifest = dict(format_version=_FORMAT_VERSION, ids=ids,
+                    scores=None if scores is None else list(scores), leaves=leaves,
                     labeled_fingerprints=pool.fingerprints(list(labeled or [])))
     # Written last: a folder with a manifest is a complete query.
     atomic_write_text(osp.join(out_dir, MANIFEST), json.dumps(manifest, indent=1) + '\n')

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: Steps of a stage, in order; a stage record's ``status`` is the last step it completed.
-STAGE_STATUSES = ('split_written', 'trained', 'evaluated', 'selected')
+STAGE_STATUSES = ('split_written', 'trained', 'evaluated', 'queried', 'selected')
 
 #: Config keys that say where or how a run is launched, not what the experiment is.
 DEFAULT_HASH_IGNORE = ('work_dir', 'resume', 'launcher')
@@ -98,7 +98,7 @@ class ALState:
         stage (int): The current stage (cycle) index.
         labeled (list[str]): Ids of the labeled samples, in the order they were labeled.
         stages (list[dict]): One record per stage: ``{'stage': i, 'num_labeled': n,
-            'metrics': {...}, 'selected': [ids], 'scores': [floats aligned with selected],
+            'metrics': {...}, 'selected': [ids], 'scores': [floats aligned with selected, or empty for strategies without scores],
             'checkpoint': path, 'status': one of STAGE_STATUSES}``. Only ``stage`` and ``status``
             are required; the loop fills the rest as the stage progresses.
     """
@@ -200,9 +200,9 @@ def _state_problems(payload: dict) -> List[str]:
             problems.append(f'stages[{i}] has status {record["status"]!r}, expected one of '
                             f'{list(STAGE_STATUSES)}')
         selected, scores = record.get('selected'), record.get('scores')
-        if selected is not None and scores is not None and len(selected) != len(scores):
+        if selected is not None and scores and len(selected) != len(scores):
             problems.append(f'stages[{i}] has {len(selected)} selected ids but {len(scores)} '
-                            'scores (they must be aligned)')
+                            'scores (they must be aligned, or no scores at all)')
     return problems
 
 

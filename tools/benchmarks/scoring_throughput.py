@@ -1,0 +1,87 @@
+"""Pool-scoring throughput: the learning-loss scoring pass vs the framework's full predict.
+
+For SSD300 (VOC config) and ResNet-18 (CIFAR config), times on the same batch, alternately:
+- ``score``: LearningLoss.score, which stops at the deepest tap (no detection head, no NMS);
+- ``predict``: the architecture's own predict mode (head, box decoding, NMS), as an
+  entropy-style strategy or plain inference would run it.
+Then times top-K selection from a pool of 1M predicted losses.
+
+    python tools/benchmarks/scoring_throughput.py [--repeats 5] [--device cpu|cuda]
+        [--batch-det 8] [--batch-cls 256] [--pool 1000000] [--k 1000]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+from mmengine.registry import DefaultScope
+
+from learnloss_overhead import build, cls_batch, det_batch
+from mmlearnloss.active import build_strategy
+
+
+def timed(fn, device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+@torch.no_grad()
+def compare(label, config, scope, make_batch, batch, repeats, device):
+    model = build(config, scope).to(device).eval()
+    with DefaultScope.overwrite_default_scope(scope):
+        data = make_batch(model, batch)
+        inputs, samples = data['inputs'], data['data_samples']
+        runs = {
+            'score': lambda: model.score(inputs),
+            'predict': lambda: model.architecture(inputs, samples, mode='predict'),
+        }
+        times = {name: [] for name in runs}
+        for rep in range(repeats + 1):
+            for name, fn in runs.items():
+                elapsed = timed(fn, device)
+                if rep:
+                    times[name].append(elapsed)
+    t_score, t_pred = statistics.median(times['score']), statistics.median(times['predict'])
+    print(f'{label:<22}{batch:>6}{batch / t_score:>16.1f}{batch / t_pred:>18.1f}'
+          f'{t_pred / t_score:>10.2f}x', flush=True)
+
+
+def selection(pool, k):
+    scores = torch.rand(pool)
+    ids = [str(i) for i in range(pool)]
+    for name in ('learning_loss', 'random'):
+        strategy = build_strategy(name)
+        values = scores if strategy.needs else None
+        start = time.perf_counter()
+        chosen = strategy.select(ids, k, values, seed=0)
+        elapsed = time.perf_counter() - start
+        print(f'select {k} of {pool:,} with {name:<14}: {elapsed:.3f} s ({len(chosen)} ids)')
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--batch-det', type=int, default=8)
+    parser.add_argument('--batch-cls', type=int, default=256)
+    parser.add_argument('--pool', type=int, default=1_000_000)
+    parser.add_argument('--k', type=int, default=1000)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f'device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} '
+          f'repeats={args.repeats} (median, after one warm-up; untrained weights)')
+    print(f'{"model":<22}{"batch":>6}{"score img/s":>16}{"predict img/s":>18}{"speed-up":>11}')
+    compare('SSD300 VOC', 'ssd_voc_learnloss.py', 'mmdet', det_batch, args.batch_det,
+            args.repeats, args.device)
+    compare('ResNet-18 CIFAR-10', 'resnet18_cifar10_learnloss.py', 'mmpretrain', cls_batch,
+            args.batch_cls, args.repeats, args.device)
+    selection(args.pool, args.k)
+
+
+if __name__ == '__main__':
+    main()
