@@ -1,3 +1,4 @@
+import hashlib
 import os
 import sys
 
@@ -24,6 +25,17 @@ def build_model(config_name: str, scope: str):
         model = MODELS.build(cfg.model)
     model.init_weights()
     return model
+
+
+def tree_digest(folder) -> dict:
+    """{relative path: sha256 of the bytes} of every file under ``folder``."""
+    digests = {}
+    for base, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, 'rb') as f:
+                digests[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return digests
 
 
 @pytest.fixture(autouse=True)

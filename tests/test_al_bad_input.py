@@ -1,5 +1,4 @@
 """Bad settings, data and state files end al_train.py with a clear message, files untouched."""
-import hashlib
 import os
 import os.path as osp
 import subprocess
@@ -8,7 +7,7 @@ import sys
 import pytest
 
 import make_mini_datasets as mini
-from conftest import ROOT
+from conftest import ROOT, tree_digest
 from mmlearnloss.active.state import ALState
 
 CONFIG = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
@@ -33,20 +32,9 @@ def run(cwd, work_dir, *options, config=CONFIG, resume=False):
                           env=dict(os.environ, PYTHONPATH=ROOT))
 
 
-def snapshot(directory):
-    """Every file under ``directory`` with the hash of its content."""
-    found = {}
-    for base, _, files in os.walk(directory):
-        for name in files:
-            path = osp.join(base, name)
-            with open(path, 'rb') as f:
-                found[osp.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
-    return found
-
-
 def assert_untouched(directory, before):
     """Files that existed before are unchanged (the runner may add its own log files)."""
-    after = snapshot(directory)
+    after = tree_digest(directory)
     assert {path: after.get(path) for path in before} == before
 
 
@@ -79,7 +67,7 @@ def test_empty_pool_fails(cwd, tmp_path):
 def test_corrupt_state_file_is_reported_and_left_as_it_was(cwd, tmp_path):
     state = tmp_path / 'al_state.json'
     state.write_text('{"config_hash": "abc", "stage": ')
-    before = snapshot(tmp_path)
+    before = tree_digest(tmp_path)
     result = run(cwd, tmp_path, resume=True)
     assert result.returncode != 0
     assert str(state) in last_line(result)
@@ -89,7 +77,7 @@ def test_corrupt_state_file_is_reported_and_left_as_it_was(cwd, tmp_path):
 def test_state_of_another_config_is_refused(cwd, tmp_path):
     ALState(config_hash='0' * 64, seed=0, stage=0, labeled=['1', '2'],
             stages=[]).save(str(tmp_path / 'al_state.json'))
-    before = snapshot(tmp_path)
+    before = tree_digest(tmp_path)
     result = run(cwd, tmp_path, resume=True)
     assert result.returncode != 0
     assert '0' * 64 in last_line(result)
@@ -98,7 +86,7 @@ def test_state_of_another_config_is_refused(cwd, tmp_path):
 
 def test_existing_run_is_not_overwritten_without_resume(cwd, tmp_path):
     (tmp_path / 'al_state.json').write_text('{}')
-    before = snapshot(tmp_path)
+    before = tree_digest(tmp_path)
     result = run(cwd, tmp_path)
     assert result.returncode != 0
     assert 'Pass --resume' in last_line(result)

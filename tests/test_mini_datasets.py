@@ -4,32 +4,19 @@ Each dataset is generated once per module (default sizes) and loaded with the co
 conventions (data_root, ann_file, data_prefix), as mmdet's voc0712.py, mmpretrain's
 cifar10_bs16.py and mmpose's MPII configs write them.
 """
-import hashlib
 import os
 import os.path as osp
 import pickle
-import sys
 
 import numpy as np
 import pytest
 from mmengine.registry import DefaultScope
 from scipy.io import loadmat
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools'))
-import make_mini_datasets as mini  # noqa: E402
+import make_mini_datasets as mini
+from conftest import tree_digest
 
 SEED = 0
-
-
-def _tree_digest(folder: str) -> dict:
-    """{relative path: sha1 of the bytes} of every file under ``folder``."""
-    digests = {}
-    for dirpath, _, files in os.walk(folder):
-        for name in files:
-            path = osp.join(dirpath, name)
-            with open(path, 'rb') as f:
-                digests[osp.relpath(path, folder)] = hashlib.sha1(f.read()).hexdigest()
-    return digests
 
 
 def _jpeg_matches(path: str, img: np.ndarray, tol: float = 3.) -> bool:
@@ -265,9 +252,9 @@ SMALL = {'voc': (mini.make_voc, (4, 3, 2)), 'cifar': (mini.make_cifar10, (20, 10
 @pytest.mark.parametrize('task', list(SMALL))
 def test_same_seed_gives_identical_bytes_and_other_seed_other_bytes(tmp_path, task):
     make, sizes = SMALL[task]
-    a = _tree_digest(make(str(tmp_path / 'a'), *sizes, seed=3))
-    b = _tree_digest(make(str(tmp_path / 'b'), *sizes, seed=3))
-    c = _tree_digest(make(str(tmp_path / 'c'), *sizes, seed=4))
+    a = tree_digest(make(str(tmp_path / 'a'), *sizes, seed=3))
+    b = tree_digest(make(str(tmp_path / 'b'), *sizes, seed=3))
+    c = tree_digest(make(str(tmp_path / 'c'), *sizes, seed=4))
     assert a == b
     assert a.keys() == c.keys()
     images_and_data = [k for k in a if k.endswith(('.jpg', '_batch')) or 'data_batch' in k]
@@ -276,12 +263,12 @@ def test_same_seed_gives_identical_bytes_and_other_seed_other_bytes(tmp_path, ta
 
 def test_rerun_overwrites_identically_and_drops_stale_files(tmp_path):
     root = str(tmp_path)
-    big = _tree_digest(mini.make_voc(root, 5, 4, 3, seed=0))
-    small = _tree_digest(mini.make_voc(root, 2, 1, 1, seed=0))
+    big = tree_digest(mini.make_voc(root, 5, 4, 3, seed=0))
+    small = tree_digest(mini.make_voc(root, 2, 1, 1, seed=0))
     assert set(small) < set(big)
     # An image does not depend on how many images are drawn.
     assert small['VOC2007/JPEGImages/000002.jpg'] == big['VOC2007/JPEGImages/000002.jpg']
-    assert _tree_digest(mini.make_voc(root, 2, 1, 1, seed=0)) == small
+    assert tree_digest(mini.make_voc(root, 2, 1, 1, seed=0)) == small
 
 
 def test_generator_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
