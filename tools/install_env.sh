@@ -42,7 +42,7 @@ if ! "$venv/bin/python" -c 'import mmcv, mmcv.ops' 2>/dev/null; then
     -c "$root/requirements/torch.txt"
 fi
 "${pip[@]}" install -q --no-deps -r "$root/requirements/openmmlab.txt"
-"${pip[@]}" install -q --no-deps --no-build-isolation -e "$root"
+PYTHONWARNINGS=ignore "${pip[@]}" install -q --no-deps --no-build-isolation -e "$root"
 
 "$venv/bin/python" - <<'PY'
 import torch, torchvision, mmcv, mmcv.ops, mmengine, mmdet, mmpose, mmpretrain, mmlearnloss
