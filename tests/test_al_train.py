@@ -128,7 +128,7 @@ def test_pose_two_stages_write_mpii_json_that_mmpose_loads(mini_root, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_state(tmp_path)
     assert_two_stages(state, 4, 4, [str(i) for i in range(16)])
-    assert 'loss_pred' in result.stdout and 'PCKh' in result.stdout
+    assert 'loss_pred' in result.stdout and ' PCK: ' in result.stdout
     import mmpose.datasets  # noqa: F401
     path = next((tmp_path / 'splits').glob('stage_1_labeled*.json'))
     dataset = build_dataset(
@@ -176,5 +176,5 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(mini_root, tmp_path)
     assert resumed['labeled'] == reference['labeled']
     assert [s['selected'] for s in resumed['stages']] == \
         [s['selected'] for s in reference['stages']]
-    assert [s['scores'] for s in resumed['stages']] == pytest.approx(
-        [s['scores'] for s in reference['stages']])
+    for resumed_stage, reference_stage in zip(resumed['stages'], reference['stages']):
+        assert resumed_stage['scores'] == pytest.approx(reference_stage['scores'])
