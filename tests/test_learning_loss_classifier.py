@@ -134,3 +134,12 @@ def test_wrong_in_channels_fail_with_both_numbers(model):
                                   in_channels=[64, 128, 256, 256]))
     with pytest.raises(ValueError, match=r'\[64, 128, 256, 256\].*\[64, 128, 256, 512\]'):
         wrapped(*batch(2), mode='loss')
+
+
+def test_predict_on_unlabeled_samples_gives_pred_loss_and_no_target(model):
+    model.eval()
+    inputs = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        results = model(inputs, [DataSample(), DataSample()], mode='predict')
+    assert all(torch.isfinite(r.pred_loss) for r in results)
+    assert not any('target_loss' in r for r in results)

@@ -92,7 +92,7 @@ class LearningLoss(BaseModel):
             results = self.architecture(inputs, data_samples, mode='predict')
             pred_loss = self.loss_prediction_head(self.taps.outputs())
         target_loss = None
-        if self.val_target_loss and data_samples is not None:
+        if self.val_target_loss and self.adapter.has_targets(data_samples):
             with torch.no_grad():
                 target_loss = self.adapter.loss(self.architecture, inputs, data_samples)[1]
         for i, result in enumerate(results):

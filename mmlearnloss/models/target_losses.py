@@ -61,6 +61,10 @@ class HeadSlicingAdapter:
     def prepare(self, model: nn.Module) -> None:
         """Called once when the model is wrapped; fixes known framework issues in place."""
 
+    def has_targets(self, data_samples) -> bool:
+        """Whether the samples carry the ground truth the loss needs (not so at inference)."""
+        return data_samples is not None and len(data_samples) > 0
+
     def head_loss(self, model, feats, data_samples) -> LossDict:
         return _head_of(model).loss(feats, data_samples)
 
@@ -83,6 +87,10 @@ class HeadSlicingAdapter:
 
 class ImageClassifierAdapter(HeadSlicingAdapter):
     """mmpretrain ``ImageClassifier``: the head's loss with ``reduction_override='none'``."""
+
+    def has_targets(self, data_samples):
+        return super().has_targets(data_samples) and all(
+            'gt_label' in s or 'gt_score' in s for s in data_samples)
 
     def loss(self, model, inputs, data_samples):
         feats = model.extract_feat(inputs)
@@ -115,6 +123,10 @@ class SingleStageDetectorAdapter(HeadSlicingAdapter):
 
     def head_loss(self, model, feats, data_samples):
         return model.bbox_head.loss(feats, data_samples)
+
+    def has_targets(self, data_samples):
+        return super().has_targets(data_samples) and all(
+            'gt_instances' in s for s in data_samples)
 
     def loss(self, model, inputs, data_samples):
         num = len(data_samples)
@@ -161,6 +173,10 @@ class TopdownPoseEstimatorAdapter(HeadSlicingAdapter):
 
     def head_loss(self, model, feats, data_samples):
         return model.head.loss(feats, data_samples, train_cfg=model.train_cfg)
+
+    def has_targets(self, data_samples):
+        return super().has_targets(data_samples) and all(
+            'gt_fields' in s and 'heatmaps' in s.gt_fields for s in data_samples)
 
     def loss(self, model, inputs, data_samples):
         feats = model.extract_feat(inputs)
