@@ -39,16 +39,17 @@ def test_two_process_selection_equals_single_process_selection(tmp_path):
     assert len(first['selected']) == 10 and len(set(two_procs['labeled'])) == 30
     assert osp.exists(first['checkpoint'])
 
-    # Rewind the state to "stage 1 trained" and let one process evaluate and select again from
-    # the checkpoint the two processes trained.
-    rewound = dict(two_procs, stage=0, labeled=two_procs['labeled'][:20],
-                   stages=[dict(first, status='trained', selected=[], scores=[], metrics={})])
-    state_path.write_text(json.dumps(rewound))
-    single = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), CONFIG, '--work-dir',
-         str(work_dir), '--resume', '--cfg-options', *OPTIONS],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    assert single.returncode == 0, single.stderr[-3000:]
-    one_proc = json.loads(state_path.read_text())['stages'][0]
-    assert one_proc['selected'] == first['selected']
-    assert max(abs(a - b) for a, b in zip(one_proc['scores'], first['scores'])) < 1e-4
+    # Rewind the state to "stage 1 trained" (then "evaluated", as after a kill while scoring)
+    # and let one process select again from the checkpoint the two processes trained.
+    for status in ('trained', 'evaluated'):
+        rewound = dict(two_procs, stage=0, labeled=two_procs['labeled'][:20],
+                       stages=[dict(first, status=status, selected=[], scores=[])])
+        state_path.write_text(json.dumps(rewound))
+        single = subprocess.run(
+            [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), CONFIG, '--work-dir',
+             str(work_dir), '--resume', '--cfg-options', *OPTIONS],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert single.returncode == 0, single.stderr[-3000:]
+        one_proc = json.loads(state_path.read_text())['stages'][0]
+        assert one_proc['selected'] == first['selected'], status
+        assert max(abs(a - b) for a, b in zip(one_proc['scores'], first['scores'])) < 1e-4

@@ -111,6 +111,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                              f'{oracle!r}')
         self.oracle = oracle
         self.awaiting_annotations = False
+        #: The stage whose trained weights the model holds (None: the initial weights).
+        self._trained_stage: Optional[int] = None
         self.pool = PoolSplitter(self.dataloader_cfg['dataset'])
         self.resume = resume
         self.state_path = osp.join(runner.work_dir, 'al_state.json')
@@ -152,8 +154,11 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self.train_stage(stage)
             record['checkpoint'] = self._latest_checkpoint(stage)
             self._advance(record, 'trained')
+        if record['status'] in ('trained', 'evaluated') and self._trained_stage != stage:
+            # Resumed after training finished: the model in memory is not the trained one.
+            self.runner.load_checkpoint(record['checkpoint'])
+            self._trained_stage = stage
         if record['status'] == 'trained':
-            self._load_stage_weights(record)
             record['metrics'] = self.evaluate()
             self._save_val_losses(stage)
             self._advance(record, 'evaluated')
@@ -228,6 +233,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                     and self._epoch < self._max_epochs):
                 self.runner.val_loop.run()
         runner.call_hook('after_train')
+        self._trained_stage = stage
 
     def run_epoch(self) -> None:
         # Every epoch draws from its own seed, so a run resumed at any epoch (or stage) trains
@@ -392,12 +398,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             if match:
                 found.append((int(match.group(1)), path))
         return max(found)[1] if found else None
-
-    def _load_stage_weights(self, record: dict) -> None:
-        path = record.get('checkpoint')
-        if path and osp.exists(path) and self._epoch == 0:
-            # Resumed after training finished: the model in memory is not the trained one.
-            self.runner.load_checkpoint(path)
 
     # ------------------------------------------------------------------------------- report
     def report(self) -> None:
