@@ -16,6 +16,7 @@ demo: env
 
 bench: env
 	$(PY) tools/benchmarks/learnloss_overhead.py
+	$(PY) tools/benchmarks/scoring_throughput.py
 	$(PY) tools/benchmarks/kcenter_benchmark.py
 
 clean-env:
