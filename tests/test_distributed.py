@@ -53,3 +53,46 @@ def test_two_process_selection_equals_single_process_selection(tmp_path):
         one_proc = json.loads(state_path.read_text())['stages'][0]
         assert one_proc['selected'] == first['selected'], status
         assert max(abs(a - b) for a, b in zip(one_proc['scores'], first['scores'])) < 1e-4
+
+
+DYING_RANK = """
+# Imported by Python at start-up (sitecustomize): rank 1 dies while scoring the pool.
+import os
+
+if os.environ.get('RANK') == '1':
+    from mmlearnloss.models import LearningLoss
+
+    def _die(self, data, needs=('pred_loss', )):
+        os._exit(3)  # a crashed process: no cleanup, no exception to catch
+
+    LearningLoss.score_step = _die
+"""
+
+
+def test_a_rank_dying_while_scoring_fails_the_run_and_loses_no_label(tmp_path):
+    mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    work_dir = tmp_path / 'work'
+    inject = tmp_path / 'inject'
+    inject.mkdir()
+    (inject / 'sitecustomize.py').write_text(DYING_RANK)
+    dist = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         f'--master_port={free_port()}', osp.join(ROOT, 'tools', 'al_train.py'), CONFIG,
+         '--work-dir', str(work_dir), '--launcher', 'pytorch', '--cfg-options', *OPTIONS],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(inject), ROOT])),
+        capture_output=True, text=True, timeout=900)
+    assert dist.returncode != 0
+    assert 'exitcode  : 3' in dist.stderr and 'rank      : 1' in dist.stderr
+    state = json.loads((work_dir / 'al_state.json').read_text())
+    assert state['stage'] == 0 and len(state['labeled']) == 20
+    assert state['stages'][0]['status'] == 'evaluated' and state['stages'][0]['selected'] == []
+    assert not list((work_dir / 'splits').glob('stage_1_labeled*'))
+    # Nothing was lost: one process resumes at the selection.
+    single = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), CONFIG, '--work-dir',
+         str(work_dir), '--resume', '--cfg-options', *OPTIONS],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+        timeout=900)
+    assert single.returncode == 0, single.stderr[-3000:]
+    final = json.loads((work_dir / 'al_state.json').read_text())
+    assert final['labeled'][:20] == state['labeled'] and len(set(final['labeled'])) == 30
