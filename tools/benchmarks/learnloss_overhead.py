@@ -8,6 +8,7 @@ the medians are compared. Prints a table of ratios.
         [--tasks cls det pose] [--batch-cls 32] [--batch-det 2] [--batch-pose 2]
 """
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -15,6 +16,7 @@ import time
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import MODELS, DefaultScope
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,7 +80,13 @@ def count(module):
     return sum(p.numel() for p in module.parameters())
 
 
+def quiet_logs():
+    """Keep mmengine's weight-initialisation report out of the printed table."""
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+
+
 def main():
+    quiet_logs()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')

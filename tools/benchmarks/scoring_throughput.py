@@ -16,7 +16,7 @@ import time
 import torch
 from mmengine.registry import DefaultScope
 
-from learnloss_overhead import build, cls_batch, det_batch
+from learnloss_overhead import build, cls_batch, det_batch, quiet_logs
 from mmlearnloss.active import build_strategy
 
 
@@ -64,6 +64,7 @@ def selection(pool, k):
 
 
 def main():
+    quiet_logs()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
