@@ -75,6 +75,10 @@ def test_classification_two_stages_label_exactly_k_new_training_images(mini_root
     state = load_state(tmp_path)
     assert_two_stages(state, 20, 10, [str(i) for i in range(100)])
     assert 'loss_pred' in result.stdout and 'learnloss/rank_acc' in result.stdout
+    # every stage keeps its own checkpoint
+    checkpoints = [s['checkpoint'] for s in state['stages']]
+    assert [osp.basename(c) for c in checkpoints] == ['stage_0_epoch_1.pth', 'stage_1_epoch_1.pth']
+    assert all(osp.exists(c) for c in checkpoints)
     # scores recorded with the selection are learning-loss predictions, highest first
     scores = state['stages'][0]['scores']
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)
