@@ -120,21 +120,13 @@ def score(model, cfg: Config, pool, ids: List[str], needs: str, batch_size: Opti
     """Score ``ids`` of ``pool`` with the val pipeline, in order; returns (ids, values)."""
     from mmengine.runner import Runner
 
-    from mmlearnloss.active.loop import _leaf_pipeline
-    from mmlearnloss.active.scoring import score_pool
-    loader_cfg = cfg.get('val_dataloader') or cfg.get('test_dataloader')
-    if not loader_cfg:
+    from mmlearnloss.active.scoring import pool_loader_cfg, score_pool
+    val_dataloader = cfg.get('val_dataloader') or cfg.get('test_dataloader')
+    if not val_dataloader:
         fail(f'{cfg.filename} has no val_dataloader (or test_dataloader) to take the scoring '
              'pipeline and batch size from.')
-    loader_cfg = copy.deepcopy(loader_cfg.to_dict())
     with tempfile.TemporaryDirectory(prefix='al_select_') as tmp:
-        dataset_cfg, ordered = pool.pool_cfg(ids, tmp, 'pool',
-                                             pipeline=_leaf_pipeline(loader_cfg['dataset']))
-        loader_cfg['dataset'] = dataset_cfg
-        loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False, round_up=False)
-        loader_cfg['persistent_workers'] = False
-        if batch_size:
-            loader_cfg['batch_size'] = batch_size
+        loader_cfg, ordered = pool_loader_cfg(val_dataloader, pool, ids, tmp, 'pool', batch_size)
         loader = Runner.build_dataloader(loader_cfg)
         print(f'Scoring {len(ordered)} samples ({needs}) on {next(model.parameters()).device}',
               flush=True)

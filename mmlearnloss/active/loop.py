@@ -20,7 +20,7 @@ from mmengine.runner.utils import set_random_seed
 
 from mmlearnloss.registry import LOOPS
 from .oracle import apply_returned, write_query
-from .scoring import score_pool, sync_buffers
+from .scoring import plain_cfg, pool_loader_cfg, score_pool, sync_buffers
 from .splits import PoolSplitter
 from .state import ALState, atomic_write_text, config_hash
 from .strategies import build_strategy
@@ -95,7 +95,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             raise ValueError(f'ActiveLearningLoop: subset_size M={subset_size} is smaller than '
                              f'query_size K={query_size}; M must be at least K.')
         self._runner = runner
-        self.dataloader_cfg = _plain(dataloader)
+        self.dataloader_cfg = plain_cfg(dataloader)
         self.num_stages = num_stages
         self.initial_size = initial_size
         self.query_size = query_size
@@ -290,16 +290,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     def score(self, ids: List[str], needs: str, name: str):
         """Score ``ids`` with the model; returns (ids in scoring order, values)."""
-        val_dataset = self.runner.cfg.val_dataloader['dataset']
-        dataset_cfg, ordered = self.pool.pool_cfg(ids, self.splits_dir, name,
-                                                  pipeline=_leaf_pipeline(val_dataset))
-        # A plain dict: ConfigDict.update would merge the val dataset's keys into the pool's.
-        loader_cfg = _plain(self.runner.cfg.val_dataloader)
-        loader_cfg['dataset'] = dataset_cfg
-        loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False, round_up=False)
-        loader_cfg['persistent_workers'] = False
-        if self.score_batch_size:
-            loader_cfg['batch_size'] = self.score_batch_size
+        loader_cfg, ordered = pool_loader_cfg(self.runner.cfg.val_dataloader, self.pool, ids,
+                                              self.splits_dir, name, self.score_batch_size)
         loader = self.runner.build_dataloader(loader_cfg)
         print_log(f'Scoring {len(ordered)} samples ({needs})', logger='current')
         return score_pool(self.runner.model, loader, ordered, needs)
@@ -376,7 +368,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self.state.save(self.state_path)
 
     def _labeled_dataloader(self, stage: int):
-        cfg = _plain(self.dataloader_cfg)
+        cfg = plain_cfg(self.dataloader_cfg)
         cfg['dataset'], _ = self.pool.write(self.state.labeled, self.splits_dir,
                                             f'stage_{stage}_labeled')
         diff_rank_seed = self.runner._randomness_cfg.get('diff_rank_seed', False)
@@ -432,20 +424,3 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         holder = [obj]
         broadcast_object_list(holder, src=0)
         return holder[0]
-
-
-def _plain(cfg) -> dict:
-    """A deep copy of a config section as plain dicts and lists."""
-    return copy.deepcopy(cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg))
-
-
-def _leaf_pipeline(dataset_cfg: dict) -> list:
-    """The pipeline of a (possibly wrapped) dataset config."""
-    while 'pipeline' not in dataset_cfg:
-        if 'dataset' in dataset_cfg:
-            dataset_cfg = dataset_cfg['dataset']
-        elif 'datasets' in dataset_cfg:
-            dataset_cfg = dataset_cfg['datasets'][0]
-        else:
-            raise KeyError('The val dataset config has no pipeline.')
-    return copy.deepcopy(dataset_cfg['pipeline'])

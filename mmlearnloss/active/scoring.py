@@ -1,11 +1,52 @@
 """Scoring a pool of samples with a LearningLoss model, on one process or sharded over ranks."""
-from typing import List, Sequence, Tuple
+import copy
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.dist import all_gather_object, broadcast, get_world_size, is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.utils import ProgressBar
 from torch import Tensor
+
+
+def pool_loader_cfg(val_dataloader, pool, ids: Sequence[str], out_dir: str, name: str,
+                    batch_size: Optional[int] = None) -> Tuple[dict, List[str]]:
+    """A dataloader config that iterates ``ids`` of ``pool`` once, in order, for scoring.
+
+    It is ``val_dataloader`` (pipeline, batch size, workers: no training augmentation) with the
+    dataset replaced by the pool's split (written to ``out_dir``) and a sequential sampler that
+    shards over ranks without padding.
+
+    Returns:
+        tuple[dict, list[str]]: The config and the ids in the order the loader yields them.
+    """
+    loader_cfg = plain_cfg(val_dataloader)
+    dataset_cfg, ordered = pool.pool_cfg(ids, out_dir, name,
+                                         pipeline=leaf_pipeline(loader_cfg['dataset']))
+    loader_cfg['dataset'] = dataset_cfg
+    loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False, round_up=False)
+    loader_cfg['persistent_workers'] = False
+    if batch_size:
+        loader_cfg['batch_size'] = batch_size
+    return loader_cfg, ordered
+
+
+def leaf_pipeline(dataset_cfg: dict) -> list:
+    """The pipeline of a (possibly wrapped) dataset config."""
+    while 'pipeline' not in dataset_cfg:
+        if 'dataset' in dataset_cfg:
+            dataset_cfg = dataset_cfg['dataset']
+        elif 'datasets' in dataset_cfg:
+            dataset_cfg = dataset_cfg['datasets'][0]
+        else:
+            raise KeyError('The val dataset config has no pipeline.')
+    return copy.deepcopy(dataset_cfg['pipeline'])
+
+
+def plain_cfg(cfg) -> dict:
+    """A deep copy of a config section as plain dicts and lists (``ConfigDict.update`` would
+    merge instead of replace)."""
+    return copy.deepcopy(cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg))
 
 
 def sync_buffers(model) -> None:

@@ -5,7 +5,7 @@ batch loss has to be taken apart per sample. How depends on the framework; this 
 only place that knows. Adapters are picked by the architecture's class (or a base class), with
 :class:`HeadSlicingAdapter` as the fallback for any ``extract_feat`` + ``head.loss`` model.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
