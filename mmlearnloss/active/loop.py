@@ -127,6 +127,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         # The runner builds optimizer and schedulers once, before run(), from this dataloader.
         super().__init__(runner, self._labeled_dataloader(self.stage), max_epochs,
                          val_begin=1, val_interval=max(val_interval, 1))
+        #: The stage whose labeled set self.dataloader serves (building it parses the dataset).
+        self._loader_stage = self.stage
 
     # ----------------------------------------------------------------------------- stages
     def run(self) -> torch.nn.Module:
@@ -202,7 +204,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     def train_stage(self, stage: int) -> None:
         """Fresh optimizer and schedule, (re-)initialised weights, ``max_epochs`` epochs."""
         runner = self.runner
-        self.dataloader = self._labeled_dataloader(stage)
+        if self._loader_stage != stage:
+            self.dataloader = self._labeled_dataloader(stage)
+            self._loader_stage = stage
         self._max_epochs = self.stage_epochs
         self._max_iters = self.stage_epochs * len(self.dataloader)
         self._epoch = self._iter = 0
