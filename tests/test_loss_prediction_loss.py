@@ -76,7 +76,69 @@ def test_accuracy_counts_correctly_ordered_pairs():
     pred = torch.tensor([1.0, 0.0, 0.0, 1.0])
     target = torch.tensor([2.0, 2.0, 0.0, 1.0])
     # pairs (0,2): right, (1,3): wrong
-    assert LossPredictionLoss.accuracy(pred, target).item() == pytest.approx(0.5)
+    assert LossPredictionLoss().accuracy(pred, target).item() == pytest.approx(0.5)
+
+
+def test_all_pairs_use_every_pair_with_different_targets():
+    pred = torch.tensor([0.0, 2.0, -0.5], requires_grad=True)
+    target = torch.tensor([3.0, 1.0, 1.0])
+    # pairs (0,1), (0,2); (1,2) has equal targets and is skipped.
+    # (0,1): sign=+1, diff=-2.0 -> max(0, 2.0 + 1) = 3
+    # (0,2): sign=+1, diff=0.5  -> max(0, -0.5 + 1) = 0.5
+    loss = ranking_loss(pred, target, margin=1.0, pairs='all')
+    assert loss.item() == pytest.approx((3.0 + 0.5) / 2)
+    loss.backward()
+    assert pred.grad.tolist() == pytest.approx([-1.0, 0.5, 0.5])
+
+
+def test_halves_is_the_default_and_uses_b_over_2_pairs():
+    pred = torch.tensor([0.0, 2.0, -0.5])
+    target = torch.tensor([3.0, 1.0, 1.0])
+    # only pair (0,1): 3
+    assert ranking_loss(pred, target).item() == pytest.approx(3.0)
+    assert LossPredictionLoss()(pred, target).item() == pytest.approx(3.0)
+    assert LossPredictionLoss(pairs='all')(pred, target).item() == pytest.approx(1.75)
+
+
+def test_all_pairs_on_four_samples_average_six_pairs():
+    pred = torch.tensor([0.0, 1.0, 3.0, 0.5])
+    target = torch.tensor([4.0, 3.0, 2.0, 1.0])  # every i < j has target_i > target_j: sign=+1
+    # max(0, -(p_i - p_j) + 1) for (0,1) (0,2) (0,3) (1,2) (1,3) (2,3)
+    terms = [2.0, 4.0, 1.5, 3.0, 0.5, 0.0]
+    assert ranking_loss(pred, target, pairs='all').item() == pytest.approx(sum(terms) / 6)
+    # right order only for (1,3) and (2,3)
+    assert LossPredictionLoss(pairs='all').accuracy(pred, target).item() == pytest.approx(2 / 6)
+
+
+def test_all_pairs_accuracy_skips_equal_targets_and_counts_equal_predictions_half():
+    pred = torch.tensor([1.0, 1.0, 0.0])
+    target = torch.tensor([2.0, 0.0, 0.0])
+    # (0,1): prediction tie -> 0.5; (0,2): right -> 1; (1,2): equal targets, skipped
+    assert LossPredictionLoss(pairs='all').accuracy(pred, target).item() == pytest.approx(0.75)
+
+
+def test_all_pairs_with_only_equal_targets_give_zero_loss_and_nan_accuracy():
+    pred = torch.tensor([0.3, 0.1, 0.2], requires_grad=True)
+    target = torch.ones(3)
+    loss_fn = LossPredictionLoss(pairs='all')
+    loss = loss_fn(pred, target)
+    loss.backward()
+    assert loss.item() == 0.0 and pred.grad is not None
+    assert torch.isnan(loss_fn.accuracy(pred, target))
+
+
+def test_all_pairs_leave_out_nan_targets():
+    pred = torch.tensor([0.0, 9.0, 2.0])
+    target = torch.tensor([1.0, float('nan'), 3.0])
+    # finite: pred [0, 2], target [1, 3]: one pair, sign=-1, diff=-2 -> 0
+    assert LossPredictionLoss(pairs='all')(pred, target).item() == pytest.approx(0.0)
+
+
+def test_unknown_pairs_fail_clearly():
+    with pytest.raises(ValueError, match=r"pairs must be one of \('halves', 'all'\), got 'random'"):
+        LossPredictionLoss(pairs='random')
+    with pytest.raises(ValueError, match='pairs must be one of'):
+        ranking_loss(torch.zeros(2), torch.zeros(2), pairs='every')
 
 
 def test_unknown_mode_and_shape_mismatch_fail_clearly():

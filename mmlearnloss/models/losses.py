@@ -7,6 +7,9 @@ from torch import Tensor, nn
 
 from mmlearnloss.registry import MODELS
 
+#: Which pairs of a batch the ranking loss compares (see :func:`make_pairs`).
+PAIRS = ('halves', 'all')
+
 
 def _drop_nan(pred_loss: Tensor, target_loss: Tensor) -> Tuple[Tensor, Tensor, int]:
     """Remove samples whose target loss is not finite; return how many were removed."""
@@ -14,31 +17,68 @@ def _drop_nan(pred_loss: Tensor, target_loss: Tensor) -> Tuple[Tensor, Tensor, i
     return pred_loss[keep], target_loss[keep], int((~keep).sum())
 
 
-def ranking_loss(pred_loss: Tensor, target_loss: Tensor, margin: float = 1.0) -> Tensor:
-    """Pairwise margin ranking loss of the paper (Eq. 2), averaged over B // 2 pairs.
+def check_pairs(pairs: str) -> None:
+    """Fail with the accepted values when ``pairs`` is not one of :data:`PAIRS`."""
+    if pairs not in PAIRS:
+        raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}: 'halves' pairs the "
+                         f"first half of the batch with the second (paper), 'all' uses every "
+                         f"pair of the batch")
 
-    The first half of the batch is paired with the second half; with an odd batch the last
-    sample is left out. ``target_loss`` is detached: it is the ground truth, not a gradient path.
-    Returns a zero that keeps the graph when fewer than two samples are given.
+
+def make_pairs(target_loss: Tensor, pairs: str = 'halves') -> Tuple[Tensor, Tensor]:
+    """Indices ``(i, j)`` of the sample pairs the ranking loss compares.
+
+    ``'halves'`` (paper): the first half of the batch against the second half, B // 2 pairs; with
+    an odd batch the last sample is left out. Pairs with equal targets are kept, with sign -1,
+    as Eq. 2 has it.
+    ``'all'``: every pair i < j of the batch, B (B - 1) / 2 pairs, except those with equal
+    targets: with all pairs a tie would always push the earlier sample's prediction below the
+    later one's, a bias by batch position that carries no information.
+    """
+    check_pairs(pairs)
+    n = target_loss.shape[0]
+    if pairs == 'halves':
+        half = torch.arange(n // 2, device=target_loss.device)
+        return half, half + n // 2
+    i, j = torch.triu_indices(n, n, offset=1, device=target_loss.device)
+    keep = target_loss[i] != target_loss[j]
+    return i[keep], j[keep]
+
+
+def ranking_loss(pred_loss: Tensor,
+                 target_loss: Tensor,
+                 margin: float = 1.0,
+                 pairs: str = 'halves') -> Tensor:
+    """Pairwise margin ranking loss of the paper (Eq. 2), averaged over the pairs.
+
+    ``pairs`` picks which pairs (see :func:`make_pairs`); ``'halves'`` is the paper's B // 2.
+    ``target_loss`` is detached: it is the ground truth, not a gradient path.
+    Returns a zero that keeps the graph when there is no pair.
     """
     target_loss = target_loss.detach()
-    half = pred_loss.shape[0] // 2
-    if half == 0:
+    i, j = make_pairs(target_loss, pairs)
+    if i.numel() == 0:
         return pred_loss.sum() * 0.
-    pred_i, pred_j = pred_loss[:half], pred_loss[half:2 * half]
-    target_i, target_j = target_loss[:half], target_loss[half:2 * half]
-    sign = torch.where(target_i > target_j, 1.0, -1.0).to(pred_loss.dtype)
-    return F.relu(-sign * (pred_i - pred_j) + margin).mean()
+    sign = torch.where(target_loss[i] > target_loss[j], 1.0, -1.0).to(pred_loss.dtype)
+    return F.relu(-sign * (pred_loss[i] - pred_loss[j]) + margin).mean()
 
 
-def pair_accuracy(pred_loss: Tensor, target_loss: Tensor) -> Tensor:
-    """Fraction of the loss's B // 2 pairs whose order the prediction gets right."""
-    half = pred_loss.shape[0] // 2
-    if half == 0:
+def pair_accuracy(pred_loss: Tensor, target_loss: Tensor, pairs: str = 'halves') -> Tensor:
+    """Fraction of the loss's pairs (same ``pairs``) whose order the prediction gets right.
+
+    With ``'halves'`` a pair is right when ``pred_i > pred_j`` exactly when
+    ``target_i > target_j`` (Eq. 2's sign); with ``'all'`` (no target ties) a tie in the
+    prediction counts half, as in :func:`mmlearnloss.evaluation.ranking_accuracy`.
+    NaN when there is no pair.
+    """
+    i, j = make_pairs(target_loss, pairs)
+    if i.numel() == 0:
         return pred_loss.new_tensor(float('nan'))
-    pred_i, pred_j = pred_loss[:half], pred_loss[half:2 * half]
-    target_i, target_j = target_loss[:half], target_loss[half:2 * half]
-    return ((pred_i > pred_j) == (target_i > target_j)).float().mean()
+    pred_i, pred_j, target_i, target_j = pred_loss[i], pred_loss[j], target_loss[i], target_loss[j]
+    if pairs == 'halves':
+        return ((pred_i > pred_j) == (target_i > target_j)).float().mean()
+    agree = (torch.sign(pred_i - pred_j) == torch.sign(target_i - target_j)).float()
+    return (agree + 0.5 * (pred_i == pred_j).float()).mean()
 
 
 @MODELS.register_module()
@@ -50,15 +90,25 @@ class LossPredictionLoss(nn.Module):
         loss_weight (float): λ. 1 for classification/detection, 1e-4 for heatmap pose (paper).
         mode (str): ``'ranking'`` (paper) or ``'mse'`` (the paper's ablation, which performs
             worse; kept for comparison).
+        pairs (str): Which pairs the ranking loss and the logged accuracy compare:
+            ``'halves'`` (paper: first half of the batch against the second, B // 2 pairs) or
+            ``'all'`` (every pair with different targets, up to B (B - 1) / 2). Ignored by
+            ``'mse'`` except for the accuracy.
     """
 
-    def __init__(self, margin: float = 1.0, loss_weight: float = 1.0, mode: str = 'ranking'):
+    def __init__(self,
+                 margin: float = 1.0,
+                 loss_weight: float = 1.0,
+                 mode: str = 'ranking',
+                 pairs: str = 'halves'):
         super().__init__()
         if mode not in ('ranking', 'mse'):
             raise ValueError(f"mode must be 'ranking' or 'mse', got {mode!r}")
+        check_pairs(pairs)
         self.margin = margin
         self.loss_weight = loss_weight
         self.mode = mode
+        self.pairs = pairs
 
     def forward(self, pred_loss: Tensor, target_loss: Tensor) -> Tensor:
         """Return ``loss_weight`` times the loss for predictions and targets of shape [B].
@@ -70,7 +120,7 @@ class LossPredictionLoss(nn.Module):
                              f'{tuple(pred_loss.shape)} and {tuple(target_loss.shape)}')
         pred_loss, target_loss, _ = _drop_nan(pred_loss, target_loss.detach())
         if self.mode == 'ranking':
-            loss = ranking_loss(pred_loss, target_loss, self.margin)
+            loss = ranking_loss(pred_loss, target_loss, self.margin, self.pairs)
         elif pred_loss.numel() == 0:
             loss = pred_loss.sum() * 0.
         else:
@@ -82,8 +132,7 @@ class LossPredictionLoss(nn.Module):
         """Number of samples the loss leaves out because their target is NaN or infinite."""
         return int((~torch.isfinite(target_loss)).sum())
 
-    @staticmethod
-    def accuracy(pred_loss: Tensor, target_loss: Tensor) -> Tensor:
+    def accuracy(self, pred_loss: Tensor, target_loss: Tensor) -> Tensor:
         """Ranking accuracy over the same pairs the loss uses (finite targets only)."""
         pred_loss, target_loss, _ = _drop_nan(pred_loss.detach(), target_loss.detach())
-        return pair_accuracy(pred_loss, target_loss)
+        return pair_accuracy(pred_loss, target_loss, self.pairs)
