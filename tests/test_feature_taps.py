@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from mmlearnloss.models import FeatureTaps
+from mmlearnloss.models.taps import default_taps
 
 
 class TwoOutputs(nn.Module):
@@ -82,3 +83,55 @@ def test_index_on_a_single_output_is_an_error():
     with taps.record(), pytest.raises(ValueError, match='drop the index'):
         model(torch.randn(1, 1, 2, 2))
         taps.outputs()
+
+
+class Odd(nn.Module):
+    """Returns whatever it was built to return, to test what the head cannot pool."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def forward(self, x):
+        return self.make(x)
+
+
+def record_odd(make, spec='odd'):
+    model = nn.Module()
+    model.odd = Odd(make)
+    taps = FeatureTaps(model, [spec])
+    with taps.record():
+        model.odd(torch.randn(2, 3, 4, 4))
+        return taps.outputs()
+
+
+def test_a_dict_output_is_an_error_naming_the_tap_and_the_type():
+    with pytest.raises(TypeError, match=r"Tap 'odd' gave a value of type dict.*\[B, C, \.\.\.\]"):
+        record_odd(lambda x: {'feat': x})
+
+
+def test_a_non_tensor_element_is_an_error_naming_the_element():
+    with pytest.raises(TypeError, match=r"Tap 'odd\[1\]' gave a value of type int"):
+        record_odd(lambda x: (x, 3))
+    with pytest.raises(TypeError, match=r"Tap 'odd\[0\]' gave a value of type tuple"):
+        record_odd(lambda x: ((x, x), ), spec='odd[0]')
+
+
+def test_a_tensor_without_a_channel_dimension_is_an_error():
+    with pytest.raises(TypeError, match=r"Tap 'odd' gave a tensor of shape \(2,\), which has no "
+                       r"channel dimension"):
+        record_odd(lambda x: x.sum(dim=(1, 2, 3)))
+
+
+def test_pooled_vectors_are_accepted():
+    (feat, ) = record_odd(lambda x: x.mean(dim=(2, 3)))
+    assert feat.shape == (2, 3)
+
+
+def test_default_taps_are_the_neck_if_there_is_one_else_the_backbone():
+    assert default_taps(Toy()) == ['neck']
+    no_neck = nn.Module()
+    no_neck.backbone = nn.Conv2d(1, 1, 1)
+    assert default_taps(no_neck) == ['backbone']
+    with pytest.raises(ValueError, match='neither a neck nor a backbone.*set taps'):
+        default_taps(nn.Linear(1, 1))

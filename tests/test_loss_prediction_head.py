@@ -39,3 +39,8 @@ def test_channel_mismatch_reports_both_lists():
 def test_bad_in_channels_are_rejected():
     with pytest.raises(ValueError, match='positive'):
         LossPredictionHead(in_channels=[])
+
+
+def test_missing_in_channels_say_the_wrapper_fills_them_in():
+    with pytest.raises(ValueError, match='needs in_channels.*LearningLoss.*fills it in'):
+        LossPredictionHead()

@@ -1,5 +1,5 @@
 """The loss prediction module of Yoo & Kweon (CVPR 2019), Fig. 2."""
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from mmengine.model import BaseModule
@@ -17,13 +17,22 @@ class LossPredictionHead(BaseModule):
     deeper or wider modules no better, so this is all of it.
 
     Args:
-        in_channels (Sequence[int]): Channels of each tapped feature map, in tap order.
+        in_channels (Sequence[int], optional): Channels of each tapped feature map, in tap
+            order. Leave it out (None) inside :class:`LearningLoss`, which reads the channels
+            from the tapped maps when it is built.
         mid_channels (int): Width of each per-map branch. Defaults to 128.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, in_channels: Sequence[int], mid_channels: int = 128, init_cfg=None):
+    def __init__(self,
+                 in_channels: Optional[Sequence[int]] = None,
+                 mid_channels: int = 128,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        if in_channels is None:
+            raise ValueError('LossPredictionHead needs in_channels, the channels of each tapped '
+                             'map. Inside LearningLoss leave it out and the wrapper fills it in '
+                             'from the tapped maps; on its own, give e.g. in_channels=[64, 128].')
         if isinstance(in_channels, int):
             in_channels = [in_channels]
         if not in_channels or any(int(c) <= 0 for c in in_channels):

@@ -1,5 +1,6 @@
 """The LearningLoss wrapper: any OpenMMLab model plus a loss prediction module."""
-from typing import Dict, Optional, Sequence, Union
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -7,7 +8,7 @@ from torch import Tensor, nn
 
 from mmlearnloss.registry import MODELS
 from .target_losses import get_adapter
-from .taps import FeatureTaps
+from .taps import FeatureTaps, TapOutputError, default_taps
 
 
 @MODELS.register_module()
@@ -22,15 +23,22 @@ class LearningLoss(BaseModel):
 
     Args:
         architecture (dict | nn.Module): The target model, e.g. an mmdet ``SSD`` config.
-        taps (Sequence[str]): Submodules whose outputs feed the head, e.g.
+        taps (Sequence[str], optional): Submodules whose outputs feed the head, e.g.
             ``['backbone.layer1', ..., 'backbone.layer4']`` or ``['neck']`` (all outputs of a
-            multi-output module) or ``['neck[0]']``.
-        loss_prediction_head (dict): Config of :class:`LossPredictionHead`; ``in_channels`` must
-            list the channels of the tapped maps in tap order.
-        loss (dict): Config of :class:`LossPredictionLoss` (margin, λ as ``loss_weight``, mode).
+            multi-output module) or ``['neck[0]']``. Defaults to ``['neck']`` when the
+            architecture has a neck, else ``['backbone']``.
+        loss_prediction_head (dict): Config of :class:`LossPredictionHead`. Without
+            ``in_channels`` the channels are read from the tapped maps of a dry forward pass on
+            a blank input of shape ``probe_shape`` when the wrapper is built.
+        loss (dict): Config of :class:`LossPredictionLoss` (margin, λ as ``loss_weight``, mode,
+            pairs).
         val_target_loss (bool): In predict mode also compute each sample's real loss
             (``target_loss``) when the data samples carry ground truth, so
             :class:`LossRankingMetric` can score the head. Costs a second forward pass.
+        probe_shape (Sequence[int], optional): Shape of one input, without the batch dimension,
+            for the dry pass that reads ``in_channels``, e.g. ``(1, 28, 28)``. Defaults to
+            ``(C, 224, 224)`` with C the input channels of the architecture's first 2-D
+            convolution (3 if it has none). Unused when ``in_channels`` is given.
         data_preprocessor (dict, optional): Filled in by mmengine's Runner from a config's
             top-level ``data_preprocessor`` (mmpretrain configs keep it there); it becomes the
             architecture's unless the architecture config has its own.
@@ -39,10 +47,11 @@ class LearningLoss(BaseModel):
 
     def __init__(self,
                  architecture: Union[dict, nn.Module],
-                 taps: Sequence[str],
-                 loss_prediction_head: dict,
+                 taps: Optional[Sequence[str]] = None,
+                 loss_prediction_head: dict = dict(type='mmlearnloss.LossPredictionHead'),
                  loss: dict = dict(type='mmlearnloss.LossPredictionLoss'),
                  val_target_loss: bool = True,
+                 probe_shape: Optional[Sequence[int]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if isinstance(architecture, dict):
@@ -52,7 +61,11 @@ class LearningLoss(BaseModel):
             architecture = MODELS.build(architecture)
         super().__init__(data_preprocessor=architecture.data_preprocessor, init_cfg=init_cfg)
         self.architecture = architecture
-        self.taps = FeatureTaps(architecture, taps)
+        self.taps = FeatureTaps(architecture, default_taps(architecture) if taps is None else taps)
+        loss_prediction_head = dict(loss_prediction_head)
+        if loss_prediction_head.get('in_channels') is None:
+            # Read now, not at the first forward: DDP wraps the model before any data is seen.
+            loss_prediction_head['in_channels'] = self._probe_in_channels(probe_shape)
         self.loss_prediction_head = MODELS.build(loss_prediction_head)
         self.loss_prediction_loss = MODELS.build(loss)
         self.val_target_loss = val_target_loss
@@ -126,8 +139,53 @@ class LearningLoss(BaseModel):
         data = self.data_preprocessor(data, False)
         return self.score(data['inputs'], data.get('data_samples'), needs)
 
+    def _probe_in_channels(self, probe_shape: Optional[Sequence[int]]) -> List[int]:
+        """Channels of the tapped maps, from a dry pass on a blank batch of two inputs."""
+        shape = default_probe_shape(self.architecture) if probe_shape is None else probe_shape
+        param = next(self.architecture.parameters(), None)
+        probe = torch.zeros((2, *shape), device=None if param is None else param.device)
+        try:
+            with torch.no_grad(), unchanged_state(self.architecture):
+                feats = self.taps.run_until_complete(self._features_pass, probe)
+        except TapOutputError:
+            raise
+        except Exception as error:
+            raise RuntimeError(
+                f'Could not read the channels of the taps {self.taps.names} from a dry forward '
+                f'pass of {type(self.architecture).__name__} on a blank input of shape '
+                f'{tuple(probe.shape)}: {type(error).__name__}: {error}. Set probe_shape to the '
+                f'shape of one input without the batch dimension (e.g. probe_shape=(1, 28, 28)), '
+                f'or set loss_prediction_head.in_channels to the channels of the tapped maps.'
+            ) from error
+        return [int(f.shape[1]) for f in feats]
+
     def _features_pass(self, inputs: Tensor) -> None:
         if hasattr(self.architecture, 'extract_feat'):
             self.architecture.extract_feat(inputs)
         else:
             self.architecture(inputs, None, mode='tensor')
+
+
+def default_probe_shape(model: nn.Module) -> Tuple[int, int, int]:
+    """``(C, 224, 224)``, C the input channels of the first 2-D convolution (3 if none)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return (3 if conv is None else conv.in_channels, 224, 224)
+
+
+@contextmanager
+def unchanged_state(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside the block; every module's training flag and every buffer (BatchNorm
+    statistics and counters included) as they were before, after it."""
+    modes = [(module, module.training) for module in model.modules()]
+    buffers = [(module, name, buf, buf.detach().clone()) for module in model.modules()
+               for name, buf in module._buffers.items() if buf is not None]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+        with torch.no_grad():
+            for module, name, buf, saved in buffers:
+                buf.copy_(saved)
+                module._buffers[name] = buf

@@ -9,6 +9,10 @@ from torch import Tensor, nn
 _SPEC = re.compile(r'^(?P<name>[A-Za-z0-9_.]+)(\[(?P<index>-?\d+)\])?$')
 
 
+class TapOutputError(TypeError):
+    """A tapped module gave something the loss prediction head cannot pool."""
+
+
 class TapsComplete(Exception):
     """Raised from a hook to end a forward pass once every tap has recorded."""
 
@@ -21,6 +25,17 @@ def parse_tap(spec: str) -> Tuple[str, Optional[int]]:
                          f"e.g. 'backbone.layer4' or 'neck[0]'")
     index = match.group('index')
     return match.group('name'), None if index is None else int(index)
+
+
+def default_taps(model: nn.Module) -> List[str]:
+    """``['neck']`` when the model has a neck (its outputs are what its head sees), else
+    ``['backbone']``."""
+    if isinstance(getattr(model, 'neck', None), nn.Module):
+        return ['neck']
+    if isinstance(getattr(model, 'backbone', None), nn.Module):
+        return ['backbone']
+    raise ValueError(f'{type(model).__name__} has neither a neck nor a backbone submodule, so '
+                     f'there is no default tap: set taps, e.g. taps=["layer4"]')
 
 
 class FeatureTaps:
@@ -112,11 +127,11 @@ class FeatureTaps:
             out = self._outputs[name]
             if isinstance(out, (tuple, list)):
                 if index is None:
-                    feats.extend(out)
+                    feats.extend(_poolable(f'{name}[{k}]', o) for k, o in enumerate(out))
                 else:
-                    feats.append(out[index])
+                    feats.append(_poolable(f'{name}[{index}]', out[index]))
             elif index is None:
-                feats.append(out)
+                feats.append(_poolable(name, out))
             else:
                 raise ValueError(f'Tap {name}[{index}]: {name!r} returns a single '
                                  f'{type(out).__name__}, not a tuple; drop the index.')
@@ -127,3 +142,14 @@ class FeatureTaps:
         if missing:
             raise RuntimeError(f'Taps {missing} recorded nothing: these modules did not run in '
                                f'the forward pass. Tap modules that the forward pass calls.')
+
+
+def _poolable(tap: str, out) -> Tensor:
+    """``out`` if the head can pool it (a tensor [B, C, ...]), else an error naming the tap."""
+    if isinstance(out, Tensor) and out.dim() >= 2:
+        return out
+    what = (f'a tensor of shape {tuple(out.shape)}, which has no channel dimension'
+            if isinstance(out, Tensor) else f'a value of type {type(out).__name__}')
+    raise TapOutputError(f'Tap {tap!r} gave {what}; the loss prediction head pools tensors of '
+                         f'shape [B, C, ...]. Tap a submodule that returns such a tensor (or a '
+                         f'tuple/list of them), e.g. one of its children.')
