@@ -3,6 +3,7 @@ maps when the wrapper is built."""
 import pytest
 import torch
 from mmengine.config import Config
+from torch import nn
 from mmengine.registry import MODELS, DefaultScope
 
 from mmlearnloss.models import LearningLoss
@@ -43,10 +44,29 @@ def test_the_dry_pass_leaves_modes_and_buffers_as_they_were():
 
 
 def test_a_failing_dry_pass_says_to_set_probe_shape_or_in_channels():
-    # Default probe (1, 224, 224): channels from the first conv, but the neck needs 28x28.
-    with pytest.raises(RuntimeError, match=r"taps \['neck'\].*\(2, 1, 224, 224\).*probe_shape.*"
-                       r"in_channels"):
+    # Default probes (1, S, S): channels from the first conv, but the neck needs 28x28.
+    with pytest.raises(RuntimeError, match=r"taps \['neck'\].*\(1, 224, 224\): RuntimeError.*"
+                       r"\(1, 512, 512\): RuntimeError.*probe_shape.*in_channels"):
         LearningLoss(architecture=TinyGrayNet())
+
+
+class AtLeast300(nn.Module):
+    """Fails on small inputs, as SSD300's last layers do."""
+
+    def forward(self, x):
+        if x.shape[-1] < 300:
+            raise RuntimeError(f'input {x.shape[-1]} px is too small')
+        return x
+
+
+def test_without_probe_shape_the_first_size_the_model_accepts_is_used():
+    net = TinyGrayNet(with_neck=False)
+    net.backbone.append(AtLeast300())
+    sizes = []
+    net.backbone[0].register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape))
+    model = LearningLoss(architecture=net)
+    assert model.loss_prediction_head.in_channels == [4]
+    assert sizes == [(1, 1, 224, 224), (1, 1, 256, 256), (1, 1, 320, 320)]
 
 
 def test_given_in_channels_skip_the_dry_pass():

@@ -36,9 +36,10 @@ class LearningLoss(BaseModel):
             (``target_loss``) when the data samples carry ground truth, so
             :class:`LossRankingMetric` can score the head. Costs a second forward pass.
         probe_shape (Sequence[int], optional): Shape of one input, without the batch dimension,
-            for the dry pass that reads ``in_channels``, e.g. ``(1, 28, 28)``. Defaults to
-            ``(C, 224, 224)`` with C the input channels of the architecture's first 2-D
-            convolution (3 if it has none). Unused when ``in_channels`` is given.
+            for the dry pass that reads ``in_channels``, e.g. ``(1, 28, 28)``. By default
+            ``(C, S, S)`` with C the input channels of the architecture's first 2-D convolution
+            and S the first of 224, 256, 320, 512 that the architecture accepts. Unused when
+            ``in_channels`` is given.
         data_preprocessor (dict, optional): Filled in by mmengine's Runner from a config's
             top-level ``data_preprocessor`` (mmpretrain configs keep it there); it becomes the
             architecture's unless the architecture config has its own.
@@ -140,24 +141,27 @@ class LearningLoss(BaseModel):
         return self.score(data['inputs'], data.get('data_samples'), needs)
 
     def _probe_in_channels(self, probe_shape: Optional[Sequence[int]]) -> List[int]:
-        """Channels of the tapped maps, from a dry pass on a blank batch of two inputs."""
-        shape = default_probe_shape(self.architecture) if probe_shape is None else probe_shape
+        """Channels of the tapped maps, from a dry pass on one blank input of ``probe_shape``
+        (by default the first of :data:`PROBE_SIZES` the architecture accepts)."""
+        shapes = default_probe_shapes(self.architecture) if probe_shape is None else [probe_shape]
         param = next(self.architecture.parameters(), None)
-        probe = torch.zeros((2, *shape), device=None if param is None else param.device)
-        try:
-            with torch.no_grad(), unchanged_state(self.architecture):
-                feats = self.taps.run_until_complete(self._features_pass, probe)
-        except TapOutputError:
-            raise
-        except Exception as error:
-            raise RuntimeError(
-                f'Could not read the channels of the taps {self.taps.names} from a dry forward '
-                f'pass of {type(self.architecture).__name__} on a blank input of shape '
-                f'{tuple(probe.shape)}: {type(error).__name__}: {error}. Set probe_shape to the '
-                f'shape of one input without the batch dimension (e.g. probe_shape=(1, 28, 28)), '
-                f'or set loss_prediction_head.in_channels to the channels of the tapped maps.'
-            ) from error
-        return [int(f.shape[1]) for f in feats]
+        errors = []
+        for shape in shapes:
+            probe = torch.zeros((1, *shape), device=None if param is None else param.device)
+            try:
+                with torch.no_grad(), unchanged_state(self.architecture):
+                    feats = self.taps.run_until_complete(self._features_pass, probe)
+                return [int(f.shape[1]) for f in feats]
+            except TapOutputError:
+                raise
+            except Exception as error:
+                errors.append(f'{tuple(shape)}: {type(error).__name__}: {error}')
+        tried = '; '.join(errors)
+        raise RuntimeError(
+            f'Could not read the channels of the taps {self.taps.names} from a dry forward pass '
+            f'of {type(self.architecture).__name__} on a blank input ({tried}). Set probe_shape '
+            f'to the shape of one input without the batch dimension (e.g. probe_shape=(1, 28, '
+            f'28)), or set loss_prediction_head.in_channels to the channels of the tapped maps.')
 
     def _features_pass(self, inputs: Tensor) -> None:
         if hasattr(self.architecture, 'extract_feat'):
@@ -166,10 +170,18 @@ class LearningLoss(BaseModel):
             self.architecture(inputs, None, mode='tensor')
 
 
-def default_probe_shape(model: nn.Module) -> Tuple[int, int, int]:
-    """``(C, 224, 224)``, C the input channels of the first 2-D convolution (3 if none)."""
+#: Input sizes tried, in order, when no probe_shape is given: ImageNet classifiers and FPN
+#: detectors take 224, mmpose's hourglass needs a multiple of 128 (256), SSD300's last maps
+#: vanish below 300 (320), SSD512 needs 512.
+PROBE_SIZES = (224, 256, 320, 512)
+
+
+def default_probe_shapes(model: nn.Module) -> List[Tuple[int, int, int]]:
+    """``(C, S, S)`` for S in :data:`PROBE_SIZES`, C the input channels of the model's first
+    2-D convolution (3 if it has none)."""
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    return (3 if conv is None else conv.in_channels, 224, 224)
+    channels = 3 if conv is None else conv.in_channels
+    return [(channels, size, size) for size in PROBE_SIZES]
 
 
 @contextmanager
