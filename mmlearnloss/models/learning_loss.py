@@ -7,6 +7,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from mmlearnloss.registry import MODELS
+from .losses import gather_batch, scale_for_ddp_mean, world_size
 from .target_losses import get_adapter
 from .taps import FeatureTaps, TapOutputError, default_taps
 
@@ -40,6 +41,11 @@ class LearningLoss(BaseModel):
             ``(C, S, S)`` with C the input channels of the architecture's first 2-D convolution
             and S the first of 224, 256, 320, 512 that the architecture accepts. Unused when
             ``in_channels`` is given.
+        global_ranking (bool): When training on several processes, rank the predicted losses of
+            the whole global batch (every rank's samples, in rank order) instead of each rank's
+            own few: with mmdet's 2 images per GPU a rank alone has a single pair. Gradients are
+            scaled so that, after DDP averages them over ranks, they equal one process's on the
+            global batch. No effect in a single process.
         data_preprocessor (dict, optional): Filled in by mmengine's Runner from a config's
             top-level ``data_preprocessor`` (mmpretrain configs keep it there); it becomes the
             architecture's unless the architecture config has its own.
@@ -53,6 +59,7 @@ class LearningLoss(BaseModel):
                  loss: dict = dict(type='mmlearnloss.LossPredictionLoss'),
                  val_target_loss: bool = True,
                  probe_shape: Optional[Sequence[int]] = None,
+                 global_ranking: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if isinstance(architecture, dict):
@@ -70,6 +77,7 @@ class LearningLoss(BaseModel):
         self.loss_prediction_head = MODELS.build(loss_prediction_head)
         self.loss_prediction_loss = MODELS.build(loss)
         self.val_target_loss = val_target_loss
+        self.global_ranking = global_ranking
         self.adapter = get_adapter(architecture)
         self.adapter.prepare(architecture)
         #: Set by StopLossGradHook: the head then learns from detached features only.
@@ -93,8 +101,13 @@ class LearningLoss(BaseModel):
             feats = [f.detach() for f in feats]
         pred_loss = self.loss_prediction_head(feats)
         target_loss = target_loss.detach()
+        world = world_size() if self.global_ranking else 1
+        if world > 1:
+            pred_loss, target_loss = gather_batch(pred_loss, target_loss)
         losses = dict(losses)
-        losses['loss_pred'] = self.loss_prediction_loss(pred_loss, target_loss)
+        # The global batch's loss, with gradients that DDP's mean over ranks makes global too.
+        losses['loss_pred'] = scale_for_ddp_mean(
+            self.loss_prediction_loss(pred_loss, target_loss), world)
         losses['rank_acc'] = self.loss_prediction_loss.accuracy(pred_loss, target_loss)
         losses['nan_targets'] = pred_loss.new_tensor(
             float(self.loss_prediction_loss.count_invalid(target_loss)))

@@ -1,7 +1,8 @@
 """Losses that train the loss prediction module (paper Eq. 2 and its MSE ablation)."""
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -79,6 +80,49 @@ def pair_accuracy(pred_loss: Tensor, target_loss: Tensor, pairs: str = 'halves')
         return ((pred_i > pred_j) == (target_i > target_j)).float().mean()
     agree = (torch.sign(pred_i - pred_j) == torch.sign(target_i - target_j)).float()
     return (agree + 0.5 * (pred_i == pred_j).float()).mean()
+
+
+def world_size() -> int:
+    """Number of processes in the default group; 1 when torch.distributed is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def gather_batch(pred_loss: Tensor, target_loss: Tensor) -> Tuple[Tensor, Tensor]:
+    """Every rank's predicted and target losses, concatenated in rank order.
+
+    The other ranks' parts are constants; this rank's part is ``pred_loss`` itself, so gradients
+    flow into this rank's samples only (each rank back-propagates its own). Ranks may hold
+    different numbers of samples (the last batch): sizes are exchanged first and the tensors
+    padded to the largest for the gather. Every rank must call it, as any collective.
+    """
+    world, rank = dist.get_world_size(), dist.get_rank()
+    size = torch.tensor([pred_loss.shape[0]], device=pred_loss.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    sizes = [int(n) for n in sizes]
+
+    def gather(local: Tensor) -> List[Tensor]:
+        padded = local.new_zeros(max(sizes))
+        padded[:local.shape[0]] = local.detach()
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(parts, padded)
+        return [part[:n] for part, n in zip(parts, sizes)]
+
+    preds, targets = gather(pred_loss), gather(target_loss)
+    preds[rank], targets[rank] = pred_loss, target_loss
+    return torch.cat(preds), torch.cat(targets)
+
+
+def scale_for_ddp_mean(loss: Tensor, world: int) -> Tensor:
+    """``W * L - (W - 1) * L.detach()``: the value of ``loss``, W times its gradient.
+
+    For a loss over the global batch (see :func:`gather_batch`) each rank back-propagates only
+    its own samples' share of the gradient; DDP then averages over the W ranks, so each share
+    has to be W times as large for the sum of the shares, the global gradient, to come out.
+    """
+    return loss if world == 1 else world * loss - (world - 1) * loss.detach()
 
 
 @MODELS.register_module()
