@@ -1,0 +1,197 @@
+"""Label Studio without a server: import files with pre-annotations, exports read back as the
+returned annotations of a query (VOC XMLs, MPII json list)."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+
+import make_mini_datasets as mini
+from conftest import ROOT, build_model, config_path
+from mmlearnloss.active.label_studio import (import_tasks, labeling_config,
+                                             returned_from_export, write_import_files)
+from mmlearnloss.active.label_studio_oracle import build_oracle
+from mmlearnloss.active.oracle import ReturnedAnnotationError, apply_returned, write_query
+from mmlearnloss.active.splits import PoolSplitter
+
+VOC_QUERY = ['VOC2012/2012_000003', 'VOC2007/000002']
+
+
+@pytest.fixture
+def voc_pool(tmp_path):
+    data_root = mini.make_voc(str(tmp_path / 'data'), n07=3, n12=3, n_test=1) + '/'
+    leaves = [dict(type='VOCDataset', data_root=data_root,
+                   ann_file=f'{year}/ImageSets/Main/trainval.txt',
+                   data_prefix=dict(sub_data_root=f'{year}/'), pipeline=[])
+              for year in ('VOC2007', 'VOC2012')]
+    return PoolSplitter(dict(type='ConcatDataset', datasets=leaves))
+
+
+def box(name, x, y, w, h, width=64, height=48):
+    """A Label Studio rectangle (percent of the image) as the editor saves it."""
+    return dict(from_name='label', to_name='image', type='rectanglelabels',
+                original_width=width, original_height=height,
+                value=dict(x=100 * x / width, y=100 * y / height, width=100 * w / width,
+                           height=100 * h / height, rotation=0, rectanglelabels=[name]))
+
+
+def exported(tasks, results_per_task):
+    """What Label Studio's JSON export holds once each task got its results."""
+    return [dict(task, id=index + 1, annotations=[] if results is None else [
+        dict(id=index + 1, result=results, was_cancelled=False,
+             updated_at='2026-01-01T00:00:00Z')]) for index, (task, results) in
+            enumerate(zip(tasks, results_per_task))]
+
+
+def voc_objects(path):
+    root = ET.parse(path).getroot()
+    return [(o.findtext('name'), [int(o.find('bndbox').findtext(k))
+                                  for k in ('xmin', 'ymin', 'xmax', 'ymax')])
+            for o in root.findall('object')]
+
+
+def test_voc_labeling_config_lists_the_twenty_classes_as_rectangle_labels(voc_pool):
+    config = ET.fromstring(labeling_config(voc_pool))
+    labels = config.find('RectangleLabels')
+    assert labels.get('toName') == config.find('Image').get('name') == 'image'
+    assert [label.get('value') for label in labels] == list(mini.VOC_CLASSES)
+
+
+def test_tasks_are_ranked_and_carry_the_predicted_boxes_above_the_threshold(voc_pool):
+    predictions = {
+        'VOC2012/2012_000003': dict(ori_shape=[48, 64], pred_loss=2.5, labels=[14, 6],
+                                    bboxes=[[8., 12., 40., 36.], [0., 0., 5., 5.]],
+                                    scores=[0.9, 0.1]),
+        'VOC2007/000002': dict(ori_shape=[48, 64], pred_loss=1.5, labels=[], bboxes=[],
+                               scores=[]),
+    }
+    tasks = import_tasks(voc_pool, VOC_QUERY, [2.5, 1.5], predictions, files_root='/',
+                         query='q', score_threshold=0.3)
+    assert [t['data']['sample_id'] for t in tasks] == VOC_QUERY
+    assert [t['data']['rank'] for t in tasks] == [1, 2]
+    first = tasks[0]
+    assert first['data']['image'] == '/data/local-files/?d=' + \
+        voc_pool.image_path(VOC_QUERY[0]).lstrip('/')
+    assert first['predictions'][0]['score'] == 2.5  # the predicted loss
+    [result] = first['predictions'][0]['result']  # the 0.1 box is left out
+    assert result['value']['rectanglelabels'] == ['person']
+    assert result['value']['x'] == pytest.approx(12.5) and result['value']['width'] == 50
+    assert result['value']['y'] == 25 and result['value']['height'] == 50
+    assert tasks[1]['predictions'][0]['result'] == []
+
+
+def test_images_outside_the_files_root_are_refused(voc_pool, tmp_path):
+    with pytest.raises(ValueError, match='not under the Label Studio files root'):
+        import_tasks(voc_pool, VOC_QUERY, files_root=str(tmp_path / 'elsewhere'))
+
+
+def test_export_in_returned_becomes_the_voc_labels(voc_pool, tmp_path):
+    query = write_query(voc_pool, VOC_QUERY, [2.5, 1.5], str(tmp_path / 'query'))
+    tasks, _ = write_import_files(voc_pool, query['dir'], import_tasks(voc_pool, VOC_QUERY))
+    tasks = json.load(open(tasks))
+    export = exported(tasks, [[box('dog', 8, 12, 32, 24)],
+                              [box('cat', 0, 0, 10, 10), box('car', 30, 20, 20, 20)]])
+    os.makedirs(osp.join(query['dir'], 'returned'))
+    with open(osp.join(query['dir'], 'returned', 'project-1-at-2026.json'), 'w') as f:
+        json.dump(export, f)
+
+    assert returned_from_export(voc_pool, query['dir']) == query['returned']
+    assert apply_returned(voc_pool, query['dir']).ids == VOC_QUERY
+    xml_2012 = voc_pool.writers[1].annotation_path('VOC2012/2012_000003')
+    assert voc_objects(xml_2012) == [('dog', [9, 13, 41, 37])]  # 1-based, as VOC writes them
+    assert voc_objects(voc_pool.writers[0].annotation_path('VOC2007/000002')) == [
+        ('cat', [1, 1, 11, 11]), ('car', [31, 21, 51, 41])]
+    # The dataset's own XML is kept aside.
+    assert osp.isfile(osp.join(query['dir'], 'returned', 'replaced', 'VOC2012', '2012_000003.xml'))
+
+
+def test_export_with_an_unannotated_task_is_refused_and_writes_nothing(voc_pool, tmp_path):
+    query = write_query(voc_pool, VOC_QUERY, None, str(tmp_path / 'query'))
+    xml = voc_pool.writers[0].annotation_path('VOC2007/000002')
+    before = open(xml).read()
+    export = exported(import_tasks(voc_pool, VOC_QUERY), [[box('dog', 8, 12, 32, 24)], None])
+    with pytest.raises(ReturnedAnnotationError) as error:
+        returned_from_export(voc_pool, query['dir'], export)
+    assert list(error.value.unlabeled) == ['VOC2007/000002']
+    assert 'no submitted annotation' in str(error.value)
+    assert open(xml).read() == before
+    assert not osp.exists(query['returned'][0])
+
+
+def test_export_with_a_label_outside_the_classes_or_an_extra_image_is_refused(voc_pool, tmp_path):
+    query = write_query(voc_pool, VOC_QUERY, None, str(tmp_path / 'query'))
+    tasks = import_tasks(voc_pool, VOC_QUERY + ['VOC2007/000003'])
+    export = exported(tasks, [[box('unicorn', 8, 12, 32, 24)], [box('cat', 0, 0, 9, 9)],
+                              [box('cat', 0, 0, 9, 9)]])
+    with pytest.raises(ReturnedAnnotationError) as error:
+        returned_from_export(voc_pool, query['dir'], export)
+    assert list(error.value.unlabeled) == ['VOC2012/2012_000003']
+    assert "['unicorn']" in error.value.unlabeled['VOC2012/2012_000003']
+    assert error.value.extra == ['VOC2007/000003']
+
+
+def test_tasks_made_by_hand_are_matched_by_image_file_name(voc_pool, tmp_path):
+    query = write_query(voc_pool, VOC_QUERY, None, str(tmp_path / 'query'))
+    tasks = [dict(data=dict(image='/data/upload/1/5d2a9c1e-2012_000003.jpg')),
+             dict(data=dict(image='/data/local-files/?d=x/VOC2007/JPEGImages/000002.jpg'))]
+    export = exported(tasks, [[box('dog', 8, 12, 32, 24)], [box('cat', 0, 0, 9, 9)]])
+    returned_from_export(voc_pool, query['dir'], export)
+    assert apply_returned(voc_pool, query['dir']).ids == VOC_QUERY
+
+
+def test_mpii_export_becomes_the_returned_json_list(tmp_path):
+    mini.make_mpii(str(tmp_path / 'data'), n_train=4, n_val=1)
+    ann = tmp_path / 'data' / 'mpii' / 'annotations' / 'mpii_train.json'
+    pool = PoolSplitter(dict(type='MpiiDataset', data_root=str(tmp_path / 'data' / 'mpii'),
+                             ann_file=str(ann), data_prefix=dict(img='images/'), pipeline=[]))
+    assert '<KeyPointLabels' in labeling_config(pool)
+    query = write_query(pool, ['2', '0'], None, str(tmp_path / 'query'))
+    point = lambda name, x, y: dict(  # noqa: E731
+        type='keypointlabels', original_width=192, original_height=192,
+        value=dict(x=100 * x / 192, y=100 * y / 192, width=0.5, keypointlabels=[name]))
+    export = exported(import_tasks(pool, ['2', '0']),
+                      [[point('head_top', 96, 20), point('pelvis', 90, 100)],
+                       [point('left_wrist', 48, 96)]])
+    returned_from_export(pool, query['dir'], export)
+    returned = apply_returned(pool, query['dir'])
+    head = returned.annotations['2']
+    assert head['joints'][9] == pytest.approx([96, 20]) and head['joints_vis'][9] == 1
+    assert head['joints'][6] == pytest.approx([90, 100]) and sum(head['joints_vis']) == 2
+    assert returned.annotations['0']['joints_vis'] == [0] * 15 + [1]
+
+
+def test_oracle_config_refuses_a_token_and_unknown_types():
+    with pytest.raises(ValueError, match='never in the config'):
+        build_oracle(dict(type='label_studio', api_key='secret'))
+    with pytest.raises(ValueError, match="type='label_studio'"):
+        build_oracle(dict(type='cvat'))
+    assert build_oracle('manual') is None
+
+
+def test_al_select_writes_a_label_studio_import_file(tmp_path):
+    """al_select.py --format label-studio on mini VOC: tasks with the model's predictions."""
+    mini.make_voc(str(tmp_path / 'data' / 'mini'), n07=3, n12=3, n_test=1)
+    model = build_model('mini/ssd_voc_learnloss_mini.py', 'mmdet').eval()
+    checkpoint = str(tmp_path / 'ssd.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    result = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'al_select.py'),
+         config_path('mini/ssd_voc_learnloss_mini.py'), checkpoint, '--budget', '2', '--out',
+         'query', '--format', 'label-studio', '--score-threshold', '0', '--device', 'cpu'],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    tasks = json.load(open(tmp_path / 'query' / 'label_studio_tasks.json'))
+    rows = open(tmp_path / 'query' / 'query.csv').read().splitlines()[1:]
+    assert [t['data']['sample_id'] for t in tasks] == [row.split(',')[0] for row in rows]
+    for task in tasks:
+        [prediction] = task['predictions']
+        assert prediction['score'] == pytest.approx(task['data']['score'], rel=1e-4)
+        assert prediction['result'], 'threshold 0: the untrained model\'s boxes are kept'
+        assert all(r['type'] == 'rectanglelabels' for r in prediction['result'])
+    assert ET.parse(tmp_path / 'query' / 'label_studio_config.xml').find('RectangleLabels')
+    assert 'label_studio_tasks.json' in open(tmp_path / 'query' / 'README.txt').read()
