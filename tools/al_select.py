@@ -166,6 +166,8 @@ def main(argv=None):
                                       args.batch_size)
     selected = strategy.select(ids, args.budget, values, labeled_values, seed=args.seed)
     scores = None
+    if isinstance(values, dict):  # several outputs: the first is the per-sample score
+        values = values[strategy.needs[0]]
     if values is not None and values.dim() == 1:
         position = {sample_id: i for i, sample_id in enumerate(ids)}
         scores = [float(values[position[i]]) for i in selected]

@@ -9,7 +9,7 @@ import random
 import re
 import shlex
 import sys
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.dist import barrier, broadcast_object_list, is_main_process
@@ -65,6 +65,10 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             query for annotators (``WORK_DIR/queries/stage_<k>/``: the samples in the dataset's
             format, ``query.csv``, ``README.txt``) and stops; ``--resume`` checks the returned
             annotations (every queried sample labeled, nothing else changed) and continues.
+        method (str, optional): Name of the method in the result files and plots; default the
+            strategy's short name (``'learning_loss'``). Variants of one strategy (another loss,
+            another schedule) set their own, e.g. ``'learning_loss_all_pairs'``; the plot tools
+            draw one line per method.
         resume (bool): Continue from ``al_state.json`` in the work dir (``al_train.py
             --resume`` sets it). Without it an existing state file is an error, so a run is
             never overwritten by accident.
@@ -84,6 +88,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  val_interval: int = 0,
                  score_batch_size: Optional[int] = None,
                  oracle: str = 'simulated',
+                 method: Optional[str] = None,
                  resume: bool = False):
         for name, value in (('num_stages', num_stages), ('initial_size', initial_size),
                             ('max_epochs', max_epochs)):
@@ -110,6 +115,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             raise ValueError(f"ActiveLearningLoop: oracle must be 'simulated' or 'manual', got "
                              f'{oracle!r}')
         self.oracle = oracle
+        self.method = method or self.strategy.name
         self.awaiting_annotations = False
         #: The stage whose trained weights the model holds (None: the initial weights).
         self._trained_stage: Optional[int] = None
@@ -285,6 +291,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                                             seed=self.seed * 1000 + stage)
         selected = self._broadcast(selected)
         scores = []
+        if isinstance(values, dict):  # several outputs: the first is the per-sample score
+            values = values[needs[0]]
         if values is not None and values.dim() == 1:
             index = {sample_id: i for i, sample_id in enumerate(subset)}
             scores = [float(values[index[s]]) for s in selected]
@@ -292,7 +300,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                   f'with {type(self.strategy).__name__}.', logger='current')
         return selected, scores
 
-    def score(self, ids: List[str], needs: str, name: str):
+    def score(self, ids: List[str], needs: Union[str, Sequence[str]], name: str):
         """Score ``ids`` with the model; returns (ids in scoring order, values)."""
         loader_cfg, ordered = pool_loader_cfg(self.runner.cfg.val_dataloader, self.pool, ids,
                                               self.splits_dir, name, self.score_batch_size)
@@ -414,7 +422,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             writer.writeheader()
             writer.writerows(rows)
         results = dict(config=osp.basename(self.runner.cfg.filename or ''),
-                       strategy=self.strategy.name, seed=self.seed, stages=rows)
+                       strategy=self.strategy.name, method=self.method, seed=self.seed,
+                       stages=rows)
         atomic_write_text(osp.join(self.runner.work_dir, 'al_results.json'),
                           json.dumps(results, indent=2))
 

@@ -1,6 +1,6 @@
 """Scoring a pool of samples with a LearningLoss model, on one process or sharded over ranks."""
 import copy
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.dist import all_gather_object, broadcast, get_world_size, is_main_process
@@ -62,7 +62,8 @@ def sync_buffers(model) -> None:
 
 
 @torch.no_grad()
-def score_pool(model, loader, ids: Sequence[str], needs: str) -> Tuple[List[str], Tensor]:
+def score_pool(model, loader, ids: Sequence[str],
+               needs: Union[str, Sequence[str]]) -> Tuple[List[str], Union[Tensor, dict]]:
     """Run ``model.score_step`` over ``loader`` and return ``(ids, values)`` aligned by position.
 
     ``loader`` iterates a dataset whose i-th sample is ``ids[i]``, with mmengine's
@@ -74,7 +75,8 @@ def score_pool(model, loader, ids: Sequence[str], needs: str) -> Tuple[List[str]
         model: A :class:`LearningLoss` (or a DDP wrapper of one).
         loader: The scoring dataloader.
         ids (Sequence[str]): Sample ids in dataset order.
-        needs (str): ``'pred_loss'``, ``'features'`` or ``'uncertainty'``.
+        needs (str | Sequence[str]): ``'pred_loss'``, ``'features'`` or ``'uncertainty'``; or
+            several of them, in one pass: ``values`` is then a dict keyed by them.
     """
     model = model.module if is_model_wrapper(model) else model
     if not hasattr(model, 'score_step'):
@@ -84,31 +86,39 @@ def score_pool(model, loader, ids: Sequence[str], needs: str) -> Tuple[List[str]
         raise RuntimeError(f'The scoring dataset has {len(loader.dataset)} samples but '
                            f'{len(ids)} ids were given; the dataset filtered or repeated samples.')
     sync_buffers(model)
+    names = (needs, ) if isinstance(needs, str) else tuple(needs)
     shard = list(iter(loader.sampler))  # this rank's dataset indices, in batch order
     was_training = model.training
     model.eval()
-    values = []
+    values = {name: [] for name in names}
     bar = ProgressBar(len(ids)) if is_main_process() else None
     for data in loader:
-        batch = model.score_step(data, needs=(needs, ))[needs].float().cpu()
-        values.append(batch)
+        batch = model.score_step(data, needs=names)
+        for name in names:
+            values[name].append(batch[name].float().cpu())
         if bar is not None:
-            for _ in range(len(batch) * get_world_size()):
+            for _ in range(len(batch[names[0]]) * get_world_size()):
                 bar.update()
     if bar is not None:
         print(flush=True)
     model.train(was_training)
+    full = {name: _gather(shard, values[name], len(ids)) for name in names}
+    return list(ids), full[needs] if isinstance(needs, str) else full
+
+
+def _gather(shard: List[int], values: List[Tensor], num_ids: int) -> Tensor:
+    """Every rank's values of its ``shard`` (dataset indices), as one tensor in dataset order."""
     local = torch.cat(values) if values else torch.empty(0)
     if len(local) != len(shard):
         raise RuntimeError(f'This rank scored {len(local)} samples but its shard has '
                            f'{len(shard)}.')
     gathered = all_gather_object((shard, local)) if get_world_size() > 1 else [(shard, local)]
     template = next(vals for _, vals in gathered if len(vals))
-    full = template.new_empty((len(ids), *template.shape[1:]))
+    full = template.new_empty((num_ids, *template.shape[1:]))
     for indices, vals in gathered:
         if len(indices):
             full[torch.as_tensor(indices, dtype=torch.long)] = vals
     counts = sum(len(indices) for indices, _ in gathered)
-    if counts != len(ids):
-        raise RuntimeError(f'The ranks scored {counts} samples in all, expected {len(ids)}.')
-    return list(ids), full
+    if counts != num_ids:
+        raise RuntimeError(f'The ranks scored {counts} samples in all, expected {num_ids}.')
+    return full

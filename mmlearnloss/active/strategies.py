@@ -9,6 +9,10 @@ most informative first. A strategy declares what the loop must collect for it:
   ``'features'`` (penultimate features, ``[N, D]``).
 - ``needs_labeled``: whether the same output is also needed for the labeled set (core-set).
 
+A strategy that needs several outputs names them in a tuple (``('pred_loss', 'features')``); its
+``values`` are then a dict keyed by those names, and the first one is the per-sample score the loop
+records with the selection.
+
 Selection is deterministic: ties go to the sample that comes first in ``pool_ids`` and the only
 randomness comes from a generator seeded with ``seed``, never from the global RNG.
 
@@ -16,7 +20,9 @@ Configs reach the strategies as ``strategy=dict(type='mmlearnloss.LearningLossSt
 :func:`build_strategy` also takes the short names ``'random'``, ``'entropy'``, ``'coreset'`` and
 ``'learning_loss'``.
 """
-from typing import Dict, Hashable, List, Optional, Sequence, Union
+import math
+from collections.abc import Mapping
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,7 +32,8 @@ from mmlearnloss.registry import TASK_UTILS
 
 __all__ = [
     'BaseStrategy', 'RandomStrategy', 'TopScoreStrategy', 'EntropyStrategy', 'LearningLossStrategy',
-    'CoresetStrategy', 'k_center_greedy', 'build_strategy', 'STRATEGY_NAMES'
+    'CoresetStrategy', 'DiverseLearningLossStrategy', 'k_center_greedy', 'build_strategy',
+    'STRATEGY_NAMES'
 ]
 
 ValuesLike = Union[Tensor, np.ndarray, Sequence[float]]
@@ -43,8 +50,9 @@ class BaseStrategy:
     :meth:`select` validates the inputs, so every strategy fails the same way on bad ones.
     """
 
-    #: Per-sample model output the loop must collect for the scored pool (None: nothing).
-    needs: Optional[str] = None
+    #: Per-sample model output the loop must collect for the scored pool (None: nothing), or a
+    #: tuple of outputs: ``values`` is then a dict keyed by them.
+    needs: Optional[Union[str, Tuple[str, ...]]] = None
     #: Whether that output is also needed for the labeled set.
     needs_labeled: bool = False
 
@@ -60,23 +68,35 @@ class BaseStrategy:
             pool_ids (Sequence): Ids of the scored unlabeled samples (str, or int for index-based
                 datasets such as CIFAR); returned as given.
             k (int): How many samples to label.
-            values (Tensor, optional): ``values[i]`` belongs to ``pool_ids[i]``: ``[N]`` scores or
-                ``[N, D]`` features, as :attr:`needs` says. Ignored when :attr:`needs` is None.
-            labeled_values (Tensor, optional): The same output for the labeled set (``[M, D]``),
-                used when :attr:`needs_labeled` is True.
+            values (Tensor | dict, optional): ``values[i]`` belongs to ``pool_ids[i]``: ``[N]``
+                scores or ``[N, D]`` features, as :attr:`needs` says; a dict of such tensors keyed
+                by name when :attr:`needs` is a tuple. Ignored when :attr:`needs` is None.
+            labeled_values (Tensor | dict, optional): The same output for the labeled set
+                (``[M, D]``), used when :attr:`needs_labeled` is True.
             seed (int): Seed of the strategy's own generator. Defaults to 0.
 
         Returns:
             list: ``k`` distinct ids of ``pool_ids``.
         """
         num_samples = _check_pool(pool_ids, k)
-        if self.needs is not None:
-            values = _check_values(values, num_samples, self.needs, type(self).__name__)
-        else:
+        name = type(self).__name__
+        if self.needs is None:
             values = None
+        elif isinstance(self.needs, str):
+            values = _check_values(values, num_samples, self.needs, name)
+        else:
+            values = {need: _check_values(v, num_samples, need, name)
+                      for need, v in _check_mapping(values, self.needs, name, 'values').items()}
         if self.needs_labeled and labeled_values is not None:
-            labeled_values = _as_tensor(labeled_values)
-            _check_no_nan(labeled_values, 'labeled_values')
+            if isinstance(self.needs, str):
+                labeled_values = _as_tensor(labeled_values)
+                _check_no_nan(labeled_values, 'labeled_values')
+            else:
+                labeled_values = {
+                    need: _as_tensor(v) for need, v in
+                    _check_mapping(labeled_values, self.needs, name, 'labeled_values').items()}
+                for need, v in labeled_values.items():
+                    _check_no_nan(v, f'labeled_values[{need!r}]')
         else:
             labeled_values = None
         indices = self.select_indices(num_samples, k, values, labeled_values, seed)
@@ -167,10 +187,53 @@ class CoresetStrategy(BaseStrategy):
         return k_center_greedy(values, k, centers=labeled_values, seed=seed)
 
 
+@TASK_UTILS.register_module()
+class DiverseLearningLossStrategy(BaseStrategy):
+    """High predicted losses, spread out: k-Center-Greedy among the top predicted losses.
+
+    Beyond the paper. Learning loss labels the ``k`` highest predicted losses, which can be ``k``
+    near-copies of one hard case. This strategy keeps the ``ceil(candidate_factor * k)`` highest
+    predicted losses as candidates, labels the highest of them first, then repeatedly the
+    candidate farthest (Euclidean, pooled deepest tap, as :class:`CoresetStrategy`) from those
+    already picked. ``candidate_factor=1`` is plain learning loss (in another order); a factor
+    reaching the whole scored subset is core-set on it, started at its highest loss. It needs only
+    what learning loss and core-set need, so it serves every task they serve.
+
+    Args:
+        candidate_factor (float): Candidates per sample to label (>= 1). Defaults to 3.
+    """
+
+    needs = ('pred_loss', 'features')
+
+    def __init__(self, candidate_factor: float = 3.0):
+        if not candidate_factor >= 1:
+            raise ValueError(f'candidate_factor must be >= 1 (candidates per sample to label), '
+                             f'got {candidate_factor!r}')
+        self.candidate_factor = float(candidate_factor)
+
+    def select_indices(self, num_samples, k, values, labeled_values, seed):
+        pred_loss, features = values['pred_loss'], values['features']
+        if pred_loss.dim() != 1:
+            raise ValueError(f'DiverseLearningLossStrategy expects one pred_loss per pool sample, '
+                             f'shape [{num_samples}], got shape {list(pred_loss.shape)}')
+        if features.dim() != 2:
+            raise ValueError(f'DiverseLearningLossStrategy expects features of shape [N, D] with '
+                             f'N={num_samples} pool samples, got shape {list(features.shape)}')
+        num_candidates = min(num_samples, math.ceil(self.candidate_factor * k))
+        # Stable descending sort: equal losses keep pool order, as in LearningLossStrategy.
+        candidates = torch.sort(pred_loss, descending=True, stable=True).indices[:num_candidates]
+        picked = k_center_greedy(features[candidates], k, first=0)
+        return candidates[picked]
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(candidate_factor={self.candidate_factor:g})'
+
+
 def k_center_greedy(features: Tensor,
                     k: int,
                     centers: Optional[Tensor] = None,
-                    seed: int = 0) -> Tensor:
+                    seed: int = 0,
+                    first: Optional[int] = None) -> Tensor:
     """Greedy k-center selection; returns the ``[k]`` indices of ``features`` picked, in order.
 
     Each step picks the point with the largest distance to its nearest center and makes it a center.
@@ -187,6 +250,8 @@ def k_center_greedy(features: Tensor,
         centers (Tensor, optional): ``[M, D]`` initial centers (the labeled set). If None or empty,
             the first pick is a point drawn uniformly with a generator seeded with ``seed``.
         seed (int): Seed for that first pick. Defaults to 0.
+        first (int, optional): Without ``centers``, the index of the first pick instead of a
+            random one.
 
     Returns:
         Tensor: ``[k]`` int64 indices, no duplicates.
@@ -213,7 +278,12 @@ def k_center_greedy(features: Tensor,
     distance_np = distance.numpy()
     picked = []
     for step in range(k):
-        if step == 0 and centers is None:
+        if step == 0 and centers is None and first is not None:
+            if not 0 <= first < num_points:
+                raise ValueError(f'k_center_greedy: first={first} is not an index of the '
+                                 f'{num_points} points')
+            index = int(first)
+        elif step == 0 and centers is None:
             generator = torch.Generator().manual_seed(seed)
             index = int(torch.randint(num_points, (1, ), generator=generator))
         else:
@@ -287,6 +357,21 @@ def _check_pool(pool_ids: Sequence[Hashable], k: int) -> int:
     return num_samples
 
 
+def _check_mapping(values, needs: Tuple[str, ...], strategy: str, name: str) -> dict:
+    """The values of a strategy that needs several outputs: a dict with each of them."""
+    if values is None:
+        raise ValueError(f'{strategy} needs {" and ".join(map(repr, needs))} of each pool sample, '
+                         f'got {name}=None')
+    if not isinstance(values, Mapping):
+        raise ValueError(f'{strategy} needs {name} as a dict with {list(needs)}, got '
+                         f'{type(values).__name__}')
+    missing = [need for need in needs if need not in values]
+    if missing:
+        raise ValueError(f'{strategy} needs {list(needs)} in {name}; missing {missing} (got '
+                         f'{sorted(values)})')
+    return {need: values[need] for need in needs}
+
+
 def _check_values(values: Optional[ValuesLike], num_samples: int, needs: str,
                   strategy: str) -> Tensor:
     """Validate the per-sample values of the pool; return them as a CPU tensor."""
@@ -322,6 +407,7 @@ STRATEGY_NAMES: Dict[str, str] = {
     'entropy': 'EntropyStrategy',
     'coreset': 'CoresetStrategy',
     'learning_loss': 'LearningLossStrategy',
+    'diverse_learning_loss': 'DiverseLearningLossStrategy',
 }
 
 
@@ -330,6 +416,7 @@ def build_strategy(cfg: Union[str, dict, BaseStrategy]) -> BaseStrategy:
 
     Examples:
         >>> build_strategy('learning_loss')
+        >>> build_strategy(dict(type='diverse_learning_loss', candidate_factor=3))
         >>> build_strategy(dict(type='mmlearnloss.CoresetStrategy'))
         >>> build_strategy(dict(type='coreset'))
     """
