@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env test demo bench clean-env
+.PHONY: env test demo demo-voc bench bench-selection clean-env
 
 env:
 	@bash tools/install_env.sh $(VENV)
@@ -14,10 +14,19 @@ test: env
 demo: env
 	bash tools/demo.sh $(VENV)
 
+demo-voc: env
+	bash tools/demo_voc.sh $(VENV)
+
 bench: env
 	$(PY) tools/benchmarks/learnloss_overhead.py
 	$(PY) tools/benchmarks/scoring_throughput.py
 	$(PY) tools/benchmarks/kcenter_benchmark.py
+
+# Strategies and learning-loss variants x seeds 0 1 2 on MNIST 5k; table and plots in docs/.
+bench-selection: env
+	$(PY) tools/make_mnist5k.py --out data/mnist5k
+	$(PY) tools/benchmarks/selection_quality.py --methods all --seeds 0 1 2 --jobs 2 --threads 1 \
+	    --out-dir docs/selection_quality
 
 clean-env:
 	rm -rf $(VENV)

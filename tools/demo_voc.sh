@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's main job: build the mini VOC set and run a few active-learning stages of SSD300
-# with learning loss on CPU, ending with the per-stage table.
-#   bash tools/demo.sh [VENV_DIR]    (make demo)
+# The mini VOC demo (make demo-voc): build the mini VOC set and run a few active-learning stages
+# of SSD300 with learning loss on CPU, ending with the per-stage table.
+#   bash tools/demo_voc.sh [VENV_DIR]    (make demo-voc)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${1:-$root/.venv}"

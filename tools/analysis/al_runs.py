@@ -2,13 +2,17 @@
 
 A run dir holds ``al_results.json`` (written when the run ends)::
 
-    {"config": "resnet18_cifar10_learnloss.py", "strategy": "learning_loss", "seed": 0,
-     "stages": [{"stage": 1, "num_labeled": 1000, "accuracy/top1": 52.1,
+    {"config": "resnet18_cifar10_learnloss.py", "strategy": "learning_loss",
+     "method": "learning_loss", "seed": 0, "stages": [{"stage": 1, "num_labeled": 1000, "accuracy/top1": 52.1,
                  "learnloss/rank_acc": 0.81, ...}, ...]}
 
 and ``val_losses/stage_<k>.json`` (``{"pred_loss": [...], "target_loss": [...]}``, ``k`` from 0:
 stage ``k + 1`` of ``al_results.json``). ``al_train.py --seeds 0 1 2`` puts one run dir per
 seed in ``WORK_DIR/seed_<s>/``.
+
+Runs are grouped by ``method`` (the loop's ``method``, default the strategy's name; older files
+without it: the strategy), so variants of one strategy (``learning_loss_all_pairs``) get lines of
+their own.
 """
 import json
 import math
@@ -34,6 +38,9 @@ STRATEGY_STYLES = {
     'coreset': dict(color='tab:orange', marker='s', label='core-set'),
     'random': dict(color='tab:gray', marker='x', label='random'),
 }
+# Colours of other methods (variants), in plot order: none of the strategies' colours.
+EXTRA_COLORS = ('tab:purple', 'tab:brown', 'tab:pink', 'tab:olive', 'tab:cyan', 'tab:blue')
+EXTRA_MARKERS = ('D', 'v', 'P', '*', 'h', '<')
 # Config-name tokens that name the strategy, not the task (resnet18_cifar10_random_mini.py).
 STRATEGY_TOKENS = {'learnloss', 'random', 'entropy', 'coreset'}
 EXPECTED = (f'expected a run dir of tools/al_train.py (with {RESULTS_FILE}), a dir of seed_*/ '
@@ -52,12 +59,21 @@ class Run:
     strategy: str
     seed: Optional[int]
     stages: List[Dict[str, float]] = field(default_factory=list)
+    #: The loop's method name (default: the strategy's); runs are grouped by it.
+    method: str = ''
+
+    def __post_init__(self):
+        self.method = self.method or self.strategy
 
     @property
     def task(self) -> str:
-        """The config name without its strategy tokens: runs to compare share it."""
+        """The config name without its strategy and method tokens: runs to compare share it
+        (``mnist5k_lenet5_learnloss_allpairs.py`` of method ``learning_loss_allpairs`` is task
+        ``mnist5k_lenet5``)."""
         name = osp.splitext(osp.basename(self.config))[0]
-        return '_'.join(t for t in name.split('_') if t not in STRATEGY_TOKENS) or name
+        method_tokens = set(self.method.split('_'))
+        return '_'.join(t for t in name.split('_')
+                        if t not in STRATEGY_TOKENS and t not in method_tokens) or name
 
     @property
     def metrics(self) -> List[str]:
@@ -106,7 +122,7 @@ def load_run(run_dir: str) -> Run:
             raise AnalysisError(f'{path}: stage entry {i} has no "num_labeled".')
     return Run(path=osp.normpath(run_dir), config=str(data.get('config') or '?'),
                strategy=str(data.get('strategy') or '?'), seed=data.get('seed'),
-               stages=data['stages'])
+               stages=data['stages'], method=str(data.get('method') or ''))
 
 
 def find_runs(paths: Sequence[str]) -> List[Run]:
@@ -203,14 +219,14 @@ def strategy_order(strategies) -> List[str]:
 
 def aggregate(runs: Sequence[Run], metric: str) -> Dict[str, Curve]:
     """Mean and sample standard deviation (ddof=1; 0 for one trial) of ``metric`` over the
-    trials of each strategy, at every number of labels any trial reached.
+    trials of each method (strategy or variant), at every number of labels any trial reached.
 
     Returns:
-        dict: strategy -> :class:`Curve`, in plot order.
+        dict: method -> :class:`Curve`, in plot order.
     """
     values: Dict[str, Dict[int, List[float]]] = {}
     for run in runs:
-        per_x = values.setdefault(run.strategy, {})
+        per_x = values.setdefault(run.method, {})
         for stage in run.stages:
             value = stage.get(metric)
             if isinstance(value, (int, float)) and math.isfinite(value):
@@ -242,8 +258,15 @@ def plot_curves(curves: Dict[str, Curve], metric: str, title: str = '',
     """
     fig, ax = plt.subplots(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi,
                            layout='constrained')
+    extra = 0
     for strategy, curve in curves.items():
-        style = dict(STRATEGY_STYLES.get(strategy, dict(label=strategy)))
+        style = STRATEGY_STYLES.get(strategy)
+        if style is None:
+            style = dict(color=EXTRA_COLORS[extra % len(EXTRA_COLORS)],
+                         marker=EXTRA_MARKERS[extra % len(EXTRA_MARKERS)],
+                         label=strategy.replace('_', ' '))
+            extra += 1
+        style = dict(style)
         name = style.pop('label')
         lower = [m - s for m, s in zip(curve.mean, curve.std)]
         upper = [m + s for m, s in zip(curve.mean, curve.std)]

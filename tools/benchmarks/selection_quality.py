@@ -1,0 +1,382 @@
+"""Selection quality on real digits: strategies x seeds on MNIST 5k, as the paper compares them.
+
+Runs ``tools/al_train.py`` for every method (a config of ``configs/mnist5k/``) and seed, then
+prints and writes one table (markdown + json) and the paper-style plots (accuracy vs labels,
+Figs. 4/6/7; ranking accuracy of the predicted loss, Fig. 5) with the project's plot tools:
+
+- accuracy per stage, mean ± std over seeds;
+- area under the accuracy-vs-labels curve (AUC): the trapezoid area divided by the label range,
+  i.e. the curve's mean accuracy in %, mean ± std over seeds;
+- ranking accuracy of the predicted loss on the val set per stage (``learnloss/rank_acc``;
+  baselines train with λ=0, so theirs is an untrained module's);
+- the first stage's accuracy: every method starts from the same random labels of a seed, so
+  learning loss's first stage against random's shows what joint training (λ=1) costs.
+
+Runs live in ``WORK_DIR/<method>/seed_<s>/``. A finished run (``al_results.json``) is reused, a
+started one (``al_state.json``) is resumed, so a rerun after a crash or Ctrl-C continues where it
+stopped. Progress (stage by stage) is printed; each run's full log is ``WORK_DIR/<method>/
+seed_<s>.log``.
+
+Usage::
+
+    python tools/make_mnist5k.py                       # once: data/mnist5k
+    python tools/benchmarks/selection_quality.py [--methods learnloss random entropy coreset]
+        [--seeds 0 1 2] [--work-dir work_dirs/selection_quality] [--out-dir DIR] [--jobs 1]
+    python tools/benchmarks/selection_quality.py --methods all    # + the learning-loss variants
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Sequence
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
+
+from al_runs import AnalysisError, Run, load_run, save_figure  # noqa: E402
+
+CONFIG_DIR = osp.join('configs', 'mnist5k')
+#: Method name -> config (in ``configs/mnist5k/``). The first four are the paper's comparison.
+METHODS = {
+    'learnloss': 'lenet5_mnist5k_learnloss.py',
+    'random': 'lenet5_mnist5k_random.py',
+    'entropy': 'lenet5_mnist5k_entropy.py',
+    'coreset': 'lenet5_mnist5k_coreset.py',
+    'learnloss_allpairs': 'lenet5_mnist5k_learnloss_allpairs.py',
+    'learnloss_diverse': 'lenet5_mnist5k_learnloss_diverse.py',
+    'learnloss_detached': 'lenet5_mnist5k_learnloss_detached.py',
+}
+PAPER_METHODS = ['learnloss', 'random', 'entropy', 'coreset']
+DEFAULT_DATA_ROOT = 'data/mnist5k'
+MAKE_DATASET = 'python tools/make_mnist5k.py --out {root}'
+ACCURACY = 'accuracy/top1'
+RANK_ACC = 'learnloss/rank_acc'
+RESULTS_FILE = 'al_results.json'
+STATE_FILE = 'al_state.json'
+STAGE_LINE = re.compile(r'===== Stage (\d+)/(\d+): (\d+) labeled samples')
+
+
+class BenchmarkError(Exception):
+    """Bad input (a missing dataset, an unknown method); ``main`` prints it and exits."""
+
+
+# ---------------------------------------------------------------------------------- runs
+def check_dataset(data_root: str) -> None:
+    """Fail with the command that creates the dataset when its annotation files are missing."""
+    missing = [name for name in ('train.json', 'val.json')
+               if not osp.isfile(osp.join(data_root, name))]
+    if missing:
+        raise BenchmarkError(
+            f'{data_root}: no MNIST 5k dataset ({", ".join(missing)} not found). Create it with:\n'
+            f'    {MAKE_DATASET.format(root=data_root)}')
+
+
+def resolve_methods(names: Sequence[str]) -> Dict[str, str]:
+    """Method name -> config path; ``all`` is every method of :data:`METHODS`."""
+    if list(names) == ['all']:
+        names = list(METHODS)
+    methods = {}
+    for name in names:
+        if name in METHODS:
+            methods[name] = osp.join(ROOT, CONFIG_DIR, METHODS[name])
+        elif name.endswith('.py') and osp.isfile(name):
+            methods[osp.splitext(osp.basename(name))[0]] = osp.abspath(name)
+        else:
+            raise BenchmarkError(f'unknown method {name!r}; known: {", ".join(METHODS)}, all, '
+                                 f'or the path of a config.')
+    return methods
+
+
+class Job:
+    """One run of al_train.py: a method and a seed."""
+
+    def __init__(self, method: str, config: str, seed: int, work_dir: str, data_root: str):
+        self.method, self.config, self.seed = method, config, seed
+        self.method_dir = osp.join(work_dir, method)
+        self.run_dir = osp.join(self.method_dir, f'seed_{seed}')
+        self.log = osp.join(self.method_dir, f'seed_{seed}.log')
+        self.data_root = data_root
+
+    @property
+    def name(self) -> str:
+        return f'{self.method} seed {self.seed}'
+
+    def status(self) -> str:
+        """'done', 'started' (a state file to resume) or 'new'."""
+        if osp.isfile(osp.join(self.run_dir, RESULTS_FILE)):
+            return 'done'
+        return 'started' if osp.isfile(osp.join(self.run_dir, STATE_FILE)) else 'new'
+
+    def command(self) -> List[str]:
+        cmd = [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), self.config,
+               '--work-dir', self.method_dir, '--seeds', str(self.seed)]
+        if self.status() == 'started':
+            cmd.append('--resume')
+        root = osp.abspath(self.data_root)
+        cmd += ['--cfg-options', f'train_dataloader.dataset.data_root={root}',
+                f'val_dataloader.dataset.data_root={root}',
+                f'test_dataloader.dataset.data_root={root}']
+        return cmd
+
+
+def run_job(job: Job, threads: int, report) -> int:
+    """Run (or resume) one job, its output into its log; report each stage. Returns the code."""
+    os.makedirs(job.method_dir, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    start = time.time()
+    report(job, f'{"resuming" if job.status() == "started" else "starting"} (log: {job.log})')
+    with open(job.log, 'a') as log:
+        proc = subprocess.Popen(job.command(), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        for line in proc.stdout:
+            log.write(line)
+            match = STAGE_LINE.search(line)
+            if match:
+                stage, stages, labeled = match.groups()
+                report(job, f'stage {stage}/{stages} ({labeled} labels) '
+                            f'{_clock(time.time() - start)}')
+        code = proc.wait()
+    report(job, f'{"finished" if code == 0 else f"FAILED (exit {code})"} in '
+                f'{_clock(time.time() - start)}')
+    return code
+
+
+def run_all(jobs: Sequence[Job], parallel: int = 1, threads: Optional[int] = None) -> List[Job]:
+    """Run the jobs that are not done, ``parallel`` at a time; returns the failed ones."""
+    todo = [job for job in jobs if job.status() != 'done']
+    done = len(jobs) - len(todo)
+    print(f'{len(jobs)} runs: {done} finished earlier (reused), {len(todo)} to run', flush=True)
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, parallel))
+    lock = threading.Lock()
+    position = {id(job): i + done + 1 for i, job in enumerate(todo)}
+    start = time.time()
+
+    def report(job, text):
+        with lock:
+            print(f'[{position[id(job)]:>2}/{len(jobs)} {_clock(time.time() - start)}] '
+                  f'{job.name}: {text}', flush=True)
+
+    failed, queue = [], list(todo)
+
+    def worker():
+        while True:
+            with lock:
+                if not queue:
+                    return
+                job = queue.pop(0)
+            if run_job(job, threads, report) != 0:
+                with lock:
+                    failed.append(job)
+
+    workers = [threading.Thread(target=worker) for _ in range(max(1, parallel))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return failed
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
+
+
+# ------------------------------------------------------------------------------- results
+def mean_std(values: Sequence[float]) -> Dict[str, float]:
+    """Mean and sample std (ddof=1; 0 for one value) of the finite values."""
+    values = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return dict(mean=float('nan'), std=float('nan'), n=0)
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.
+    return dict(mean=mean, std=math.sqrt(var), n=len(values))
+
+
+def curve_auc(num_labeled: Sequence[float], values: Sequence[float]) -> float:
+    """Area under a metric-vs-labels curve (trapezoids) divided by the label range: the
+    curve's mean value, in the metric's unit. One point: that value."""
+    if len(num_labeled) == 1:
+        return float(values[0])
+    area = sum((x1 - x0) * (y0 + y1) / 2
+               for x0, x1, y0, y1 in zip(num_labeled, num_labeled[1:], values, values[1:]))
+    return area / (num_labeled[-1] - num_labeled[0])
+
+
+def summarize(runs_by_method: Dict[str, List[Run]]) -> dict:
+    """Per method: per-stage accuracy and ranking accuracy, AUC and first-stage accuracy, each
+    mean ± std over the seeds, plus the per-seed values."""
+    summary = {}
+    for method, runs in runs_by_method.items():
+        labels = [int(s['num_labeled']) for s in runs[0].stages]
+        per_seed = {}
+        for run in runs:
+            if [int(s['num_labeled']) for s in run.stages] != labels:
+                raise AnalysisError(f'{run.path}: its stages have other numbers of labels than '
+                                    f'{runs[0].path}; runs of one method must share the protocol.')
+            acc = [s.get(ACCURACY, float('nan')) for s in run.stages]
+            per_seed[str(run.seed)] = dict(
+                accuracy=acc, rank_acc=[s.get(RANK_ACC, float('nan')) for s in run.stages],
+                auc=curve_auc(labels, acc))
+        seeds = list(per_seed.values())
+        summary[method] = dict(
+            strategy=runs[0].strategy, config=runs[0].config, seeds=sorted(per_seed),
+            num_labeled=labels,
+            accuracy=[mean_std([s['accuracy'][i] for s in seeds]) for i in range(len(labels))],
+            rank_acc=[mean_std([s['rank_acc'][i] for s in seeds]) for i in range(len(labels))],
+            auc=mean_std([s['auc'] for s in seeds]),
+            first_stage_accuracy=mean_std([s['accuracy'][0] for s in seeds]),
+            per_seed=per_seed)
+    return summary
+
+
+def _pm(stat: dict, digits: int = 2) -> str:
+    if stat['n'] == 0:
+        return '-'
+    return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f}'
+
+
+def markdown_tables(summary: dict) -> str:
+    """Accuracy per stage + AUC, and ranking accuracy per stage, as markdown tables."""
+    methods = list(summary)
+    labels = summary[methods[0]]['num_labeled']
+    seeds = sorted({s for m in methods for s in summary[m]['seeds']}, key=str)
+    lines = [f'Top-1 accuracy (%) on the 1000 val digits, mean ± std over seeds '
+             f'{", ".join(seeds)}; AUC: mean accuracy over the accuracy-vs-labels curve.', '',
+             '| method | ' + ' | '.join(f'{n} labels' for n in labels) + ' | AUC |',
+             '|---|' + '---:|' * (len(labels) + 1)]
+    for m in methods:
+        row = [_pm(s) for s in summary[m]['accuracy']] + [_pm(summary[m]['auc'])]
+        lines.append(f'| {m} | ' + ' | '.join(row) + ' |')
+    lines += ['', 'Ranking accuracy of the predicted loss on the val set (pairs ordered as their '
+              'real losses; 0.5 = chance; λ=0 baselines: an untrained module).', '',
+              '| method | ' + ' | '.join(f'{n} labels' for n in labels) + ' |',
+              '|---|' + '---:|' * len(labels)]
+    for m in methods:
+        lines.append(f'| {m} | ' + ' | '.join(_pm(s, 3) for s in summary[m]['rank_acc']) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def side_by_side(summary: dict) -> str:
+    """One row per stage; accuracy and ranking accuracy of every method next to each other
+    (means; with one seed, that seed's values)."""
+    methods = list(summary)
+    labels = summary[methods[0]]['num_labeled']
+    header = ['stage', 'labels'] + [f'{m} {what}' for m in methods for what in ('acc', 'rank')]
+    rows = []
+    for i, n in enumerate(labels):
+        row = [str(i + 1), str(n)]
+        for m in methods:
+            acc, rank = summary[m]['accuracy'][i], summary[m]['rank_acc'][i]
+            row += [f'{acc["mean"]:.2f}' if acc['n'] else '-',
+                    f'{rank["mean"]:.3f}' if rank['n'] else '-']
+        rows.append(row)
+    rows.append(['AUC', ''] + [x for m in methods for x in (f'{summary[m]["auc"]["mean"]:.2f}', '')])
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    return '\n'.join(' | '.join(c.rjust(w) for c, w in zip(r, widths)) for r in [header] + rows)
+
+
+def write_plots(runs_by_method: Dict[str, List[Run]], out_dir: str, prefix: str) -> List[str]:
+    """Accuracy vs labels (the paper's four methods; the learning-loss variants with random and
+    entropy) and the ranking accuracy of the learning-loss methods, with the plot tools."""
+    from plot_al_curves import plot_al_curves
+    from plot_rank_acc import plot_rank_acc
+    groups = {'accuracy': [m for m in runs_by_method if m in PAPER_METHODS] or list(runs_by_method),
+              'accuracy_variants': [m for m in runs_by_method
+                                    if m.startswith('learnloss') or m in ('random', 'entropy')],
+              'rank_acc': [m for m in runs_by_method if m.startswith('learnloss')]}
+    written = []
+    for name, methods in groups.items():
+        if name == 'accuracy_variants' and not any(m.startswith('learnloss_')
+                                                   for m in runs_by_method):
+            continue  # no variants: the same plot as 'accuracy'
+        runs = [run for m in methods for run in runs_by_method[m]]
+        if not runs:
+            continue
+        if name == 'rank_acc':
+            fig, _ = plot_rank_acc(runs)
+        else:
+            fig, _, _ = plot_al_curves(runs, ACCURACY)
+        written.append(save_figure(fig, osp.join(out_dir, f'{prefix}{name}.png')))
+    return written
+
+
+def collect(jobs: Sequence[Job]) -> Dict[str, List[Run]]:
+    runs: Dict[str, List[Run]] = {}
+    for job in jobs:
+        if job.status() == 'done':
+            runs.setdefault(job.method, []).append(load_run(job.run_dir))
+    return runs
+
+
+# ---------------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--methods', nargs='+', default=PAPER_METHODS,
+                        help=f'methods ({", ".join(METHODS)}), "all", or config paths '
+                        f'(default: {" ".join(PAPER_METHODS)})')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--data-root', default=DEFAULT_DATA_ROOT,
+                        help=f'the MNIST 5k folder (default {DEFAULT_DATA_ROOT})')
+    parser.add_argument('--work-dir', default='work_dirs/selection_quality',
+                        help='runs go to WORK_DIR/<method>/seed_<s> (reused when finished)')
+    parser.add_argument('--out-dir', help='table and plots (default: WORK_DIR)')
+    parser.add_argument('--prefix', default='selection_quality_',
+                        help='file name prefix of the table and plots')
+    parser.add_argument('--jobs', type=int, default=1, help='runs at a time (default 1)')
+    parser.add_argument('--threads', type=int,
+                        help='torch threads per run (default: CPU cores / jobs)')
+    parser.add_argument('--side-by-side', action='store_true',
+                        help='print the per-stage table of the methods side by side (the demo)')
+    parser.add_argument('--no-plots', action='store_true', help='table only')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out_dir = args.out_dir or args.work_dir
+    try:
+        check_dataset(args.data_root)
+        methods = resolve_methods(args.methods)
+        # Seed by seed: an interrupted benchmark has every method at the same seeds.
+        jobs = [Job(m, cfg, s, osp.abspath(args.work_dir), args.data_root)
+                for s in args.seeds for m, cfg in methods.items()]
+        start = time.time()
+        failed = run_all(jobs, args.jobs, args.threads)
+        print(f'Runs took {_clock(time.time() - start)}', flush=True)
+        runs = collect(jobs)
+        if not runs:
+            raise BenchmarkError('no run finished; see the logs above.')
+        summary = summarize(runs)
+    except (BenchmarkError, AnalysisError) as e:
+        print(f'selection_quality.py: error: {e}', file=sys.stderr)
+        return 2
+    table = markdown_tables(summary)
+    os.makedirs(out_dir, exist_ok=True)
+    md_path = osp.join(out_dir, f'{args.prefix}table.md')
+    json_path = osp.join(out_dir, f'{args.prefix}results.json')
+    with open(md_path, 'w') as f:
+        f.write(table)
+    with open(json_path, 'w') as f:
+        json.dump(dict(seeds=args.seeds, methods=summary), f, indent=1)
+    if args.side_by_side:
+        print(side_by_side(summary))
+    print(table)
+    written = [] if args.no_plots else write_plots(runs, out_dir, args.prefix)
+    for path in [md_path, json_path] + written:
+        print(f'Saved {path}')
+    if failed:
+        print('Failed runs (rerun the same command to resume them): ' +
+              ', '.join(f'{job.name} (log: {job.log})' for job in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
