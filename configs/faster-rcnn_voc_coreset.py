@@ -1,0 +1,6 @@
+# Baseline: coreset selection. The loss prediction module is kept (the coreset strategy scores
+# through the same wrapper) but with loss_weight=0 it sends no gradient: the network trains as
+# without it.
+_base_ = './faster-rcnn_voc_learnloss.py'
+model = dict(loss=dict(loss_weight=0.0))
+train_cfg = dict(strategy='coreset')
