@@ -8,6 +8,9 @@ and the weights of CHECKPOINT, picks the K most informative samples with the str
 the query folder of ``mmlearnloss.active.oracle.write_query``: the samples in the dataset's own
 format (VOC ImageSets txt per year / COCO json / MPII json list), ``query.csv`` (id, file, score,
 rank; rank 1 = most informative) and a README saying what to annotate and where to put it.
+``--format label-studio`` also writes a Label Studio import file (the tasks, most informative
+first, pre-annotated with the model's predictions) and labeling config; the project's JSON export
+put into the query's ``returned/`` folder is then read as the returned annotations.
 """
 import argparse
 import copy
@@ -46,6 +49,16 @@ def parse_args(argv=None):
                         help='scoring batch size (default: the val dataloader\'s)')
     parser.add_argument('--device', help='cpu, cuda, cuda:1... (default: cuda if available)')
     parser.add_argument('--seed', type=int, default=0, help='seed of random selection')
+    parser.add_argument('--format', choices=('dataset', 'label-studio'), default='dataset',
+                        help='label-studio: also write label_studio_tasks.json (tasks with the '
+                        'model\'s predictions) and label_studio_config.xml for a Label Studio '
+                        'project (default: the dataset\'s format only)')
+    parser.add_argument('--files-root', default='/', metavar='DIR',
+                        help='with --format label-studio: the LOCAL_FILES_DOCUMENT_ROOT of the '
+                        'Label Studio server; image URLs are made relative to it (default /)')
+    parser.add_argument('--score-threshold', type=float, default=0.3,
+                        help='with --format label-studio: leave out predicted boxes / joints '
+                        'below this confidence (default 0.3)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. data_root=...')
     args = parser.parse_args(argv)
@@ -133,6 +146,32 @@ def score(model, cfg: Config, pool, ids: List[str], needs: str, batch_size: Opti
         return score_pool(model, loader, ordered, needs)
 
 
+def write_label_studio(model, cfg: Config, pool, query: dict, scores, args) -> str:
+    """The Label Studio import files of ``query`` (tasks with the model's predictions, labeling
+    config); their instructions are added to the query's README, which is returned."""
+    from mmlearnloss.active.label_studio import (import_instructions, import_tasks,
+                                                 write_import_files)
+    from mmlearnloss.active.predictions import predict_samples
+    try:
+        tasks = import_tasks(pool, query['ids'], scores, None, args.files_root)  # checks first
+    except ValueError as e:
+        fail(str(e))
+    with tempfile.TemporaryDirectory(prefix='al_select_') as tmp:
+        print(f'Predicting the {len(query["ids"])} selected samples (pre-annotations)', flush=True)
+        predictions = predict_samples(model, cfg.get('val_dataloader') or cfg.test_dataloader,
+                                      pool, query['ids'], tmp, 'query')
+    tasks = import_tasks(pool, query['ids'], scores, predictions, args.files_root,
+                         query=query['dir'], model_version=osp.basename(args.checkpoint),
+                         score_threshold=args.score_threshold)
+    query['label_studio'] = list(write_import_files(pool, query['dir'], tasks,
+                                                    title='Label what the model should learn '
+                                                    'next'))
+    text = query['instructions'] + '\n\n' + import_instructions(query['dir'], args.files_root)
+    with open(query['readme'], 'w', encoding='utf-8') as f:
+        f.write(text + '\n')
+    return text
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)  # imports custom_imports (mmlearnloss)
@@ -156,10 +195,11 @@ def main(argv=None):
         else None
     strategy = build_strategy(args.strategy)
 
-    values = labeled_values = None
-    if strategy.needs is not None:
-        device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    values = labeled_values = model = None
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if strategy.needs is not None or args.format == 'label-studio':
         model = build_model(cfg, args.checkpoint, device)
+    if strategy.needs is not None:
         ids, values = score(model, cfg, pool, ids, strategy.needs, args.batch_size)
         if strategy.needs_labeled:
             _, labeled_values = score(model, cfg, labeled, labeled.sample_ids(), strategy.needs,
@@ -172,9 +212,11 @@ def main(argv=None):
         position = {sample_id: i for i, sample_id in enumerate(ids)}
         scores = [float(values[position[i]]) for i in selected]
     query = write_query(pool, selected, scores, args.out)
+    if args.format == 'label-studio':
+        query['instructions'] = write_label_studio(model, cfg, pool, query, scores, args)
     print(f'Selected {len(selected)} of {len(ids)} samples with {type(strategy).__name__}; '
           f'query written to {query["dir"]}:')
-    for path in query['files'] + [query['csv']]:
+    for path in query['files'] + [query['csv']] + query.get('label_studio', []):
         print(f'  {path}')
     print()
     print(query['instructions'])

@@ -79,8 +79,11 @@ def ensure_env(venv=None, python=None, quiet=False) -> str:
                     '--disable-pip-version-check', '-r', REQUIREMENTS], check=True, env=pip_env)
     say('migrating an empty database (about 2 minutes; every start copies it)')
     with tempfile.TemporaryDirectory(prefix='label-studio-template-') as data_dir:
-        subprocess.run([exe, 'version', '--data-dir', data_dir], check=True, cwd=data_dir,
-                       env=_server_env(data_dir, '/'), stdout=subprocess.DEVNULL)
+        done = subprocess.run([exe, 'version', '--data-dir', data_dir], cwd=data_dir,
+                              env=_server_env(data_dir, '/'), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f'Migrating Label Studio\'s database failed:\n'
+                               f'{done.stdout[-2000:]}{done.stderr[-3000:]}')
         os.makedirs(osp.dirname(osp.join(venv, TEMPLATE_DB)), exist_ok=True)
         shutil.copy(osp.join(data_dir, 'label_studio.sqlite3'), osp.join(venv, TEMPLATE_DB))
     with open(stamp, 'w') as f:
@@ -144,12 +147,12 @@ def stop(info_or_dir) -> None:
     try:
         os.killpg(pid, signal.SIGTERM)  # its own process group (start_new_session)
         for _ in range(100):
-            finished, _ = os.waitpid(pid, os.WNOHANG) if _is_child(pid) else (0, 0)
-            if finished or not _alive(pid):
+            if _exited(pid):
                 break
             time.sleep(0.1)
         else:
             os.killpg(pid, signal.SIGKILL)
+            _exited(pid)
     except ProcessLookupError:
         pass
     if info.get('throwaway'):
@@ -212,20 +215,16 @@ def _read_info(path: str) -> dict:
         return json.load(f)
 
 
-def _is_child(pid: int) -> bool:
+def _exited(pid: int) -> bool:
     try:
-        os.waitpid(pid, os.WNOHANG)
-        return True
-    except ChildProcessError:
-        return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+        done, _ = os.waitpid(pid, os.WNOHANG)  # started by this process: reap it
+        return done == pid
+    except ChildProcessError:  # started by another process
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
 
 
 def _tail(path: str, lines: int = 30) -> str:

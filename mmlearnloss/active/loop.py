@@ -19,7 +19,9 @@ from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
 
 from mmlearnloss.registry import LOOPS
+from .label_studio_oracle import build_oracle, collect_returned, instructions
 from .oracle import apply_returned, write_query
+from .predictions import predict_samples
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, sync_buffers
 from .splits import PoolSplitter
 from .state import ALState, atomic_write_text, config_hash
@@ -27,6 +29,7 @@ from .strategies import build_strategy
 
 #: Config keys that do not change the experiment, left out of the state's config hash.
 HASH_IGNORE = ('work_dir', 'resume', 'load_from', 'launcher', 'env_cfg', 'log_level',
+               'train_cfg.oracle.url',  # a Label Studio server restarted elsewhere
                'model_wrapper_cfg', 'experiment_name',
                'default_hooks', 'visualizer', 'log_processor')
 
@@ -65,6 +68,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             query for annotators (``WORK_DIR/queries/stage_<k>/``: the samples in the dataset's
             format, ``query.csv``, ``README.txt``) and stops; ``--resume`` checks the returned
             annotations (every queried sample labeled, nothing else changed) and continues.
+            ``dict(type='label_studio', url=..., project=...)``: the same, with the query sent
+            to a Label Studio project as tasks pre-annotated by the model, and the annotations
+            fetched from it on ``--resume`` (:class:`~.label_studio_oracle.LabelStudioOracle`).
         method (str, optional): Name of the method in the result files and plots; default the
             strategy's short name (``'learning_loss'``). Variants of one strategy (another loss,
             another schedule) set their own, e.g. ``'learning_loss_all_pairs'``; the plot tools
@@ -87,7 +93,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  reinit: bool = True,
                  val_interval: int = 0,
                  score_batch_size: Optional[int] = None,
-                 oracle: str = 'simulated',
+                 oracle: Union[str, dict] = 'simulated',
                  method: Optional[str] = None,
                  resume: bool = False):
         for name, value in (('num_stages', num_stages), ('initial_size', initial_size),
@@ -111,10 +117,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.reinit = reinit
         self.stage_val_interval = val_interval
         self.score_batch_size = score_batch_size
-        if oracle not in ('simulated', 'manual'):
-            raise ValueError(f"ActiveLearningLoop: oracle must be 'simulated' or 'manual', got "
-                             f'{oracle!r}')
-        self.oracle = oracle
+        self.label_studio = build_oracle(oracle)  # None unless dict(type='label_studio')
+        self.oracle = 'label_studio' if self.label_studio is not None else oracle
         self.method = method or self.strategy.name
         self.awaiting_annotations = False
         #: The stage whose trained weights the model holds (None: the initial weights).
@@ -174,12 +178,15 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             if stage + 1 < self.num_stages:
                 selected, scores = self.select(stage)
                 record['selected'], record['scores'] = selected, scores
-                if self.oracle == 'manual':
+                if self.oracle != 'simulated':
                     self.ask_annotators(stage, record)
                     return
                 self.state.labeled = labeled + selected
             record['status'] = 'selected'
         if record['status'] == 'queried':
+            if is_main_process():  # fetched from Label Studio / converted from its export
+                collect_returned(self.pool, record['query_dir'], self.label_studio)
+            barrier()
             apply_returned(self.pool, record['query_dir'])  # lists what is wrong, if anything
             print_log(f'Stage {stage + 1}: the {len(record["selected"])} returned annotations '
                       f'in {record["query_dir"]} are complete; continuing.', logger='current')
@@ -201,8 +208,16 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         if is_main_process():
             query = write_query(self.pool, record['selected'], record['scores'], query_dir,
                                 labeled=self.state.labeled, resume_command=command)
+            message = query['instructions']
+            if self.label_studio is not None:  # tasks pre-annotated with the model's predictions
+                predictions = predict_samples(self.runner.model, self.runner.cfg.val_dataloader,
+                                              self.pool, query['ids'], self.splits_dir,
+                                              f'stage_{stage}_query')
+                url = self.label_studio.ask(self.pool, query, record['scores'], predictions,
+                                            stage, model_version=f'stage_{stage}')
+                message = instructions(url, query_dir, command)
             print_log(f'Stage {stage + 1}: waiting for annotations of {len(query["ids"])} '
-                      f'samples.\n{query["instructions"]}', logger='current')
+                      f'samples.\n{message}', logger='current')
         record['query_dir'] = query_dir
         self._advance(record, 'queried')
         self.awaiting_annotations = True
