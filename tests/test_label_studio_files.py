@@ -195,3 +195,46 @@ def test_al_select_writes_a_label_studio_import_file(tmp_path):
         assert all(r['type'] == 'rectanglelabels' for r in prediction['result'])
     assert ET.parse(tmp_path / 'query' / 'label_studio_config.xml').find('RectangleLabels')
     assert 'label_studio_tasks.json' in open(tmp_path / 'query' / 'README.txt').read()
+
+
+def test_coco_export_becomes_the_returned_json_with_fresh_annotation_ids(tmp_path):
+    root = tmp_path / 'coco'
+    (root / 'annotations').mkdir(parents=True)
+    coco = dict(images=[dict(id=i, file_name=f'{i:06d}.jpg', width=64, height=48)
+                        for i in (30, 10, 20)],
+                annotations=[dict(id=5, image_id=30, category_id=1, bbox=[1, 2, 20, 10],
+                                  area=200.0, iscrowd=0)],
+                categories=[dict(id=1, name='person'), dict(id=2, name='bicycle')])
+    (root / 'annotations' / 'train.json').write_text(json.dumps(coco))
+    pool = PoolSplitter(dict(type='mmdet.CocoDataset', data_root=str(root) + '/',
+                             ann_file='annotations/train.json', data_prefix=dict(img='train/'),
+                             pipeline=[]))
+    assert [label.get('value') for label in
+            ET.fromstring(labeling_config(pool)).find('RectangleLabels')] == ['person', 'bicycle']
+    query = write_query(pool, ['20', '10'], None, str(tmp_path / 'query'))
+    export = exported(import_tasks(pool, ['20', '10']),
+                      [[box('bicycle', 3, 4, 30, 20)], [box('person', 0, 0, 8, 8)]])
+    returned_from_export(pool, query['dir'], export)
+    returned = apply_returned(pool, query['dir'])
+    anns = {i: returned.annotations[i]['annotations'] for i in ('20', '10')}
+    assert [(a['id'], a['category_id'], a['bbox']) for a in anns['20']] == [
+        (6, 2, pytest.approx([3, 4, 30, 20]))]
+    assert [(a['id'], a['category_id']) for a in anns['10']] == [(7, 1)]
+
+
+def test_classification_export_sets_gt_label_from_the_choice(tmp_path):
+    from mmengine.dataset import BaseDataset
+    ann = dict(metainfo=dict(classes=['cat', 'dog']),
+               data_list=[dict(img_path=f'{i}.jpg') for i in range(3)])
+    (tmp_path / 'ann.json').write_text(json.dumps(ann))
+    pool = PoolSplitter(dict(type=BaseDataset, data_root=str(tmp_path), ann_file='ann.json',
+                             pipeline=[]))
+    choices = ET.fromstring(labeling_config(pool)).find('Choices')
+    assert [c.get('value') for c in choices] == ['cat', 'dog']
+    [task] = import_tasks(pool, ['2'], [0.5], {'2': dict(ori_shape=[8, 8], label=1, score=0.8)})
+    assert task['predictions'][0]['result'][0]['value'] == dict(choices=['dog'])
+    query = write_query(pool, ['2'], None, str(tmp_path / 'query'))
+    choice = dict(type='choices', value=dict(choices=['cat']))
+    returned_from_export(pool, query['dir'], exported([task], [[choice]]))
+    assert apply_returned(pool, query['dir']).annotations['2'] == dict(img_path='2.jpg',
+                                                                       gt_label=0)
