@@ -20,6 +20,8 @@ import pytest
 import label_studio_server
 import make_mini_datasets as mini
 from conftest import ROOT, tree_digest
+from mmlearnloss.active.oracle import write_query
+from mmlearnloss.active.splits import PoolSplitter
 from mmlearnloss.active.label_studio_oracle import (LabelStudioClient, LabelStudioError,
                                                     LabelStudioOracle, collect_returned)
 
@@ -227,3 +229,34 @@ def test_client_errors_name_the_url_and_the_token_variable(server):
         LabelStudioClient('http://127.0.0.1:9', 'x').check()
     with pytest.raises(LabelStudioError, match=r'refused the API token from \$MY_TOKEN'):
         LabelStudioClient(server['url'], 'wrong', token_env='MY_TOKEN').check()
+
+
+def test_a_project_serves_several_queries_and_refuses_another_labeling_config(
+        server, tmp_path, monkeypatch):
+    monkeypatch.setenv('LABEL_STUDIO_API_KEY', server['token'])
+    data = server['root'] / 'reuse'
+    root = mini.make_voc(str(data), n07=3, n12=1, n_test=1)
+    pool = PoolSplitter(dict(type='VOCDataset', data_root=root + '/',
+                             ann_file='VOC2007/ImageSets/Main/trainval.txt',
+                             data_prefix=dict(sub_data_root='VOC2007/'), pipeline=[]))
+    oracle = LabelStudioOracle(url=server['url'], project='two queries',
+                               files_root=str(server['root']))
+    first = write_query(pool, ['VOC2007/000002'], [0.7], str(data / 'q0'))
+    second = write_query(pool, ['VOC2007/000003', 'VOC2007/000001'], [0.9, 0.4],
+                         str(data / 'q1'))
+    url = oracle.ask(pool, first, [0.7], None, stage=0)
+    assert oracle.ask(pool, second, [0.9, 0.4], None, stage=1) == url
+    oracle.ask(pool, second, [0.9, 0.4], None, stage=1)  # asked again: no duplicate tasks
+    client = LabelStudioClient(server['url'], server['token'])
+    project = int(url.split('/projects/')[1].split('/')[0])
+    by_query = {}
+    for task in client.export(project):
+        by_query.setdefault(task['data']['query'], []).append(task['data']['sample_id'])
+    assert by_query == {first['dir']: ['VOC2007/000002'],
+                        second['dir']: ['VOC2007/000003', 'VOC2007/000001']}
+
+    client.project('cats and dogs', '<View><Image name="image" value="$image"/><Choices '
+                   'name="label" toName="image"><Choice value="cat"/></Choices></View>')
+    with pytest.raises(LabelStudioError, match='has another labeling config'):
+        LabelStudioOracle(url=server['url'], project='cats and dogs').ask(
+            pool, first, None, None, stage=0)

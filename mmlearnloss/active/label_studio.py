@@ -395,7 +395,7 @@ def import_tasks(pool: PoolSplitter,
                     hint=fmt.hint(sample_id))
         task = dict(data=data)
         prediction = (predictions or {}).get(sample_id)
-        if prediction is not None:
+        if prediction is not None and min(prediction.get('ori_shape') or [0]) > 0:
             height, width = prediction['ori_shape']
             result = fmt.prediction_result(prediction, width, height, score_threshold)
             task['predictions'] = [dict(model_version=model_version, result=result,

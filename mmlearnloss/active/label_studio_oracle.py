@@ -17,8 +17,8 @@ import urllib.parse
 import urllib.request
 from typing import Dict, List, Optional, Union
 
-from .label_studio import (EXPORT_FILE, import_tasks, labeling_config, returned_from_export,
-                           task_is_done)
+from .label_studio import (EXPORT_FILE, FROM_NAME, import_tasks, label_studio_format,
+                           labeling_config, returned_from_export, task_is_done)
 from .oracle import QUERY_CSV, RETURNED_DIR, read_query
 from .splits import PoolSplitter
 from .state import atomic_write_text
@@ -189,11 +189,10 @@ class LabelStudioOracle:
         """
         client = self.client()
         client.check()
-        title = f'Active learning stage {stage + 1}: {len(query["ids"])} images, most ' \
-                'informative first'
         config = labeling_config(pool, title='Label what the model should learn next')
         project = client.project(self.project, config,
                                  description=f'Queries of mmlearnloss; see {query["dir"]}')
+        self._check_config(client, project, pool)
         tasks = import_tasks(pool, query['ids'], scores, predictions, self.files_root,
                              query=query['dir'], model_version=model_version,
                              score_threshold=self.score_threshold)
@@ -206,9 +205,22 @@ class LabelStudioOracle:
         url = client.project_url(project['id'])
         atomic_write_text(osp.join(query['dir'], PROJECT_FILE), json.dumps(
             dict(url=client.url, project=project['id'], project_title=project.get('title'),
-                 project_url=url, query=query['dir'], num_tasks=len(tasks), title=title),
+                 project_url=url, query=query['dir'], num_tasks=len(tasks), stage=stage),
             indent=1) + '\n')
         return url
+
+    @staticmethod
+    def _check_config(client: LabelStudioClient, project: dict, pool: PoolSplitter) -> None:
+        """A reused project must label what this dataset needs (same tag, every class)."""
+        fmt = label_studio_format(pool)
+        control = (project.get('parsed_label_config') or {}).get(FROM_NAME) or {}
+        missing = sorted(set(fmt.labels()) - set(control.get('labels') or []))
+        if control.get('type', '').lower() != fmt.result_type or missing:
+            raise LabelStudioError(
+                f'Label Studio project {project["id"]} ({client.project_url(project["id"])}) '
+                f'has another labeling config: this dataset needs a {fmt.result_type} tag '
+                f'named "{FROM_NAME}" with its labels (missing: {missing[:10]}). Choose another '
+                'project (train_cfg.oracle.project) or a new title, which is created for you.')
 
     def collect(self, pool: PoolSplitter, query_dir: str) -> str:
         """Fetch the query's tasks into ``returned/label_studio_export.json``.
