@@ -281,7 +281,7 @@ def collect_returned(pool: PoolSplitter, query_dir: str,
 
 def instructions(project_url: str, query_dir: str, resume_command: str) -> str:
     """What the annotators and the person running the experiment do next."""
+    listed = osp.join(query_dir, QUERY_CSV)
     return (f'The queried samples are tasks in Label Studio: {project_url} (most informative '
-            f'first, with the model\'s predictions as pre-annotations; {osp.join(query_dir, QUERY_CSV)} '
-            f'lists them). Annotate and submit every task, then continue with:\n'
-            f'    {resume_command}')
+            f'first, with the model\'s predictions as pre-annotations; {listed} lists them). '
+            f'Annotate and submit every task, then continue with:\n    {resume_command}')

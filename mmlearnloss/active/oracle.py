@@ -281,7 +281,9 @@ def _instructions(pool: PoolSplitter, out_dir: str, leaves: List[dict], num_ids:
         lines.append(pool.writers[leaf['leaf']].return_instructions(
             osp.join(out_dir, leaf['file']), osp.join(returned, leaf['file'])))
     lines += ['', f'Return exactly the queried samples, all of them labeled, in {returned}/ '
-              'with the names of the query files.']
+              'with the names of the query files. Labeled in Label Studio instead? Put the '
+              f'project\'s JSON export (Export > JSON) into {returned}/: it is converted to '
+              'these files.']
     if resume_command:
         lines += ['Then continue with:', f'    {resume_command}']
     return '\n'.join(lines)
