@@ -170,6 +170,7 @@ def test_oracle_config_refuses_a_token_and_unknown_types():
     with pytest.raises(ValueError, match="type='label_studio'"):
         build_oracle(dict(type='cvat'))
     assert build_oracle('manual') is None
+    assert build_oracle('label_studio').project == 'mmlearnloss'  # for --cfg-options
 
 
 def test_al_select_writes_a_label_studio_import_file(tmp_path):

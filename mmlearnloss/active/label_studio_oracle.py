@@ -254,11 +254,17 @@ class LabelStudioOracle:
 
 
 def build_oracle(oracle: Union[str, dict]) -> Optional[LabelStudioOracle]:
-    """The Label Studio oracle of ``train_cfg.oracle`` (None for 'simulated' / 'manual')."""
+    """The Label Studio oracle of ``train_cfg.oracle`` (None for 'simulated' / 'manual').
+
+    ``'label_studio'`` is ``dict(type='label_studio')``: every setting at its default (the
+    server from ``$LABEL_STUDIO_URL``), so ``--cfg-options train_cfg.oracle=label_studio`` works.
+    """
+    if oracle == 'label_studio':
+        oracle = dict(type='label_studio')
     if isinstance(oracle, str):
         if oracle not in ('simulated', 'manual'):
-            raise ValueError(f"oracle must be 'simulated', 'manual' or dict(type='label_studio', "
-                             f'...), got {oracle!r}')
+            raise ValueError(f"oracle must be 'simulated', 'manual', 'label_studio' or "
+                             f"dict(type='label_studio', ...), got {oracle!r}")
         return None
     cfg = dict(oracle)
     kind = cfg.pop('type', None)
