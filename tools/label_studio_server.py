@@ -15,8 +15,9 @@ start takes seconds instead of minutes.
 of the images under ``--files-root`` (Label Studio's ``LOCAL_FILES_DOCUMENT_ROOT``, default /),
 no version check and no analytics. It waits until the server answers and the token works, then
 prints the URL, the token, the ``export`` lines for the active-learning oracle
-(``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY``) and the stop command. The server runs in its own
-process group until ``stop``; ``<data dir>/server.json`` describes it.
+(``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY``, ``LABEL_STUDIO_FILES_ROOT``) and the stop
+command. The server runs in its own process group until ``stop``; ``<data dir>/server.json``
+describes it.
 
 Only the standard library is used, so any Python 3 can run this file; the project uses
 :func:`start` and :func:`stop` from its tests.
@@ -270,6 +271,7 @@ def main(argv=None):
               f'For the oracle (train_cfg.oracle=dict(type="label_studio", ...)):\n'
               f'  export LABEL_STUDIO_URL={info["url"]}\n'
               f'  export LABEL_STUDIO_API_KEY={info["token"]}\n'
+              f'  export LABEL_STUDIO_FILES_ROOT={info["files_root"]}\n'
               f'Stop it with:\n'
               f'  python {osp.relpath(__file__)} stop {info["data_dir"]}')
     else:

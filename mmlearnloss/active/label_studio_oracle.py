@@ -140,8 +140,9 @@ class LabelStudioOracle:
             from the dataset's classes). Default ``'mmlearnloss'``. Every query's tasks carry
             ``data.query`` (the query folder), so one project can serve all stages.
         api_key_env (str): The environment variable holding the API token.
-        files_root (str): The server's ``LOCAL_FILES_DOCUMENT_ROOT``; the images must be under
-            it (``tools/label_studio_server.py start --files-root``; default /).
+        files_root (str, optional): The server's ``LOCAL_FILES_DOCUMENT_ROOT``; the images must
+            be under it (``tools/label_studio_server.py start --files-root``). Default
+            ``$LABEL_STUDIO_FILES_ROOT``, else /.
         score_threshold (float): Predicted boxes / joints below this confidence are not
             pre-annotated.
     """
@@ -150,13 +151,13 @@ class LabelStudioOracle:
                  url: Optional[str] = None,
                  project: Union[int, str] = 'mmlearnloss',
                  api_key_env: str = 'LABEL_STUDIO_API_KEY',
-                 files_root: str = '/',
+                 files_root: Optional[str] = None,
                  score_threshold: float = 0.3,
                  timeout: float = 60.) -> None:
         self.url = url
         self.project = project
         self.api_key_env = api_key_env
-        self.files_root = files_root
+        self.files_root = files_root or os.environ.get('LABEL_STUDIO_FILES_ROOT') or '/'
         self.score_threshold = score_threshold
         self.timeout = timeout
 
