@@ -4,5 +4,6 @@
 # run, not tuned. Training as ./lenet5_mnist5k_learnloss.py.
 _base_ = './lenet5_mnist5k_learnloss.py'
 train_cfg = dict(
-    strategy=dict(_delete_=True, type='mmlearnloss.DiverseLearningLossStrategy', candidate_factor=3),
+    strategy=dict(
+        _delete_=True, type='mmlearnloss.DiverseLearningLossStrategy', candidate_factor=3),
     method='learning_loss_diverse')
