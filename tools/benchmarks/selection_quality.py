@@ -51,6 +51,7 @@ METHODS = {
     'learnloss_allpairs': 'lenet5_mnist5k_learnloss_allpairs.py',
     'learnloss_diverse': 'lenet5_mnist5k_learnloss_diverse.py',
     'learnloss_detached': 'lenet5_mnist5k_learnloss_detached.py',
+    'learnloss_combined': 'lenet5_mnist5k_learnloss_combined.py',
 }
 PAPER_METHODS = ['learnloss', 'random', 'entropy', 'coreset']
 DEFAULT_DATA_ROOT = 'data/mnist5k'
