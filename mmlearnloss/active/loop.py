@@ -320,7 +320,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         loader_cfg, ordered = pool_loader_cfg(self.runner.cfg.val_dataloader, self.pool, ids,
                                               self.splits_dir, name, self.score_batch_size)
         loader = self.runner.build_dataloader(loader_cfg)
-        print_log(f'Scoring {len(ordered)} samples ({needs})', logger='current')
+        what = needs if isinstance(needs, str) else ', '.join(needs)
+        print_log(f'Scoring {len(ordered)} samples ({what})', logger='current')
         return score_pool(self.runner.model, loader, ordered, needs)
 
     # ------------------------------------------------------------------------------- state
