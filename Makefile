@@ -3,12 +3,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env test demo demo-voc bench bench-selection clean-env
+.PHONY: env label-studio-env test demo demo-voc bench bench-selection clean-env
 
 env:
 	@bash tools/install_env.sh $(VENV)
 
-test: env
+# Label Studio runs from its own environment (never .venv); the oracle tests start a real server.
+label-studio-env:
+	@python3 tools/label_studio_server.py setup
+
+test: env label-studio-env
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: env
