@@ -1,12 +1,29 @@
-"""Per-sample target losses and uncertainties, one adapter per model family.
+"""Per-sample target losses and uncertainties.
 
 The loss prediction module learns from the real loss of every sample, so the architecture's
-batch loss has to be taken apart per sample. How depends on the framework; this module is the
-only place that knows. Adapters are picked by the architecture's class (or a base class), with
-:class:`HeadSlicingAdapter` as the fallback for any ``extract_feat`` + ``head.loss`` model.
-"""
-from typing import Dict, List, Tuple
+batch loss has to be taken apart per sample. One mechanism does it for every architecture whose
+``loss`` starts with ``self.extract_feat`` (mmpretrain classifiers, every mmdet single-stage,
+two-stage and DETR-family detector, mmpose top-down estimators): the batch loss is computed
+once, as in training, while the output of ``extract_feat`` is kept; then, for each sample, the
+architecture's own ``loss`` runs again on that sample alone with ``extract_feat`` returning the
+sample's slice of the kept features (no backbone recomputation). What belongs to which sample
+thus comes from the framework's own computation, never from the layout of a loss dict.
 
+A sample's target is therefore its loss computed alone. Where the framework normalises by the
+batch size (classifiers, mmpose heatmap heads), the targets average to the batch loss; where it
+normalises by the batch's number of positives or boxes (detectors), they are each image's loss
+as if it were the only image of its batch.
+
+Adapters add what truly differs per family (build-time fixes, whether samples carry ground
+truth, the entropy strategy's uncertainty) and are picked by the architecture's class or its
+nearest registered base class in :data:`ADAPTERS`.
+"""
+import inspect
+import random
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Tuple
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,6 +42,17 @@ def slice_batch(feats, i: int):
     return feats
 
 
+def batch_sizes(feats) -> List[int]:
+    """The first dimension of every tensor nested in ``feats``."""
+    if isinstance(feats, Tensor):
+        return [feats.shape[0]] if feats.dim() else [0]
+    if isinstance(feats, (tuple, list)):
+        return [n for f in feats for n in batch_sizes(f)]
+    if isinstance(feats, dict):
+        return [n for f in feats.values() for n in batch_sizes(f)]
+    return []
+
+
 def total_loss(losses: LossDict) -> Tensor:
     """Sum the entries whose key contains 'loss', as mmengine's ``BaseModel.parse_losses``."""
     terms = []
@@ -33,17 +61,9 @@ def total_loss(losses: LossDict) -> Tensor:
             continue
         values = value if isinstance(value, (list, tuple)) else [value]
         terms.extend(v.mean() for v in values)
+    if not terms:
+        raise ValueError(f'The loss dict has no entry whose key contains "loss": {list(losses)}')
     return sum(terms)
-
-
-def _head_of(model: nn.Module) -> nn.Module:
-    for name in ('head', 'bbox_head'):
-        head = getattr(model, name, None)
-        if head is not None:
-            return head
-    raise TypeError(f'{type(model).__name__} has no `head` or `bbox_head`; the generic per-sample '
-                    f'loss needs one. Register an adapter for it in mmlearnloss.models.'
-                    f'target_losses.ADAPTERS.')
 
 
 def entropy(probs: Tensor, dim: int = -1) -> Tensor:
@@ -51,100 +71,238 @@ def entropy(probs: Tensor, dim: int = -1) -> Tensor:
     return -(probs * probs.clamp_min(1e-12).log()).sum(dim)
 
 
-class HeadSlicingAdapter:
-    """Generic: the head's loss on the whole batch, and evaluated again for each sample.
+def describe(model: nn.Module) -> str:
+    """``'FasterRCNN (rpn_head: RPNHead, roi_head: StandardRoIHead)'``, for error messages."""
+    heads = [f'{name}: {type(m).__name__}' for name, m in model.named_children()
+             if name.endswith('head')]
+    return f'{type(model).__name__} ({", ".join(heads) or "no head"})'
 
-    Works for any model with ``extract_feat(inputs)`` and a ``head``/``bbox_head`` whose
-    ``loss(feats, data_samples)`` returns a loss dict. Costs B extra head passes (no backbone).
+
+@contextmanager
+def replay_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Run the block with every RNG seeded to ``seed`` and restore the global streams after.
+
+    Random samplers (RPN/RoI ``RandomSampler``, DINO's denoising noise, dropout) then make a
+    replayed loss a function of its sample alone, and training's own random stream is untouched.
+    """
+    devices = []
+    if device.type == 'cuda':
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=devices):
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+@contextmanager
+def extract_feat_as(model: nn.Module, fn) -> Iterator[None]:
+    """Replace ``model.extract_feat`` by ``fn`` for the duration of the block."""
+    previous = model.__dict__.get('extract_feat')
+    model.extract_feat = fn
+    try:
+        yield
+    finally:
+        del model.extract_feat
+        if previous is not None:
+            model.extract_feat = previous
+
+
+@contextmanager
+def buffers_restored(model: nn.Module) -> Iterator[None]:
+    """Keep the block's changes to buffers (BatchNorm running statistics) out of the model.
+
+    The block runs on copies of the buffers, so the originals, which the batch loss's autograd
+    graph may hold, are not even touched in place.
+    """
+    originals = [(module, name, buf) for module in model.modules()
+                 for name, buf in module._buffers.items() if buf is not None]
+    for module, name, buf in originals:
+        module._buffers[name] = buf.clone()
+    try:
+        yield
+    finally:
+        for module, name, buf in originals:
+            module._buffers[name] = buf
+
+
+@contextmanager
+def batch_norms_frozen(model: nn.Module) -> Iterator[None]:
+    """BatchNorm layers in eval mode (running statistics) for the block.
+
+    A batch of one sample has no usable batch statistics (a 1x1 map of one sample has none at
+    all: SSDLite's last level raises), so a replayed sample is normalised as at inference.
+    """
+    training = [m for m in model.modules()
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    for module in training:
+        module.eval()
+    try:
+        yield
+    finally:
+        for module in training:
+            module.train()
+
+
+class ReplayAdapter:
+    """Per-sample losses by replaying the architecture's ``loss`` on each sample's features.
+
+    Supports any architecture whose ``loss(inputs, data_samples)`` calls
+    ``self.extract_feat(inputs)`` once and computes the rest from its output. Costs one pass of
+    everything after ``extract_feat`` per sample, without gradients.
     """
 
+    #: Seed of every replay's random generators: a replay is a function of its sample alone.
+    seed = 0
+
     def prepare(self, model: nn.Module) -> None:
-        """Called once when the model is wrapped; fixes known framework issues in place."""
+        """Called once when the model is wrapped: fail early if the mechanism cannot work."""
+        missing = [name for name in ('extract_feat', 'loss') if not callable(
+            getattr(model, name, None))]
+        if missing:
+            raise TypeError(
+                f'{describe(model)} has no {" or ".join(missing)}: mmlearnloss computes '
+                f'per-sample losses by replaying `loss(inputs, data_samples)` on each sample\'s '
+                f'slice of `extract_feat(inputs)`. Register an adapter for '
+                f'{type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS (a '
+                f'ReplayAdapter subclass whose `loss` returns the loss dict and a [B] tensor).')
 
     def has_targets(self, data_samples) -> bool:
         """Whether the samples carry the ground truth the loss needs (not so at inference)."""
         return data_samples is not None and len(data_samples) > 0
 
-    def head_loss(self, model, feats, data_samples) -> LossDict:
-        return _head_of(model).loss(feats, data_samples)
+    def loss(self, model: nn.Module, inputs, data_samples) -> Tuple[LossDict, Tensor]:
+        """The architecture's loss dict (with gradients) and the per-sample losses [B]."""
+        calls = []
+        extract_feat = model.extract_feat
 
-    def loss(self, model, inputs: Tensor, data_samples) -> Tuple[LossDict, Tensor]:
-        """Return the architecture's loss dict and the per-sample total loss [B]."""
-        feats = model.extract_feat(inputs)
-        losses = self.head_loss(model, feats, data_samples)
-        per_sample = torch.stack([
-            total_loss(self.head_loss(model, slice_batch(feats, i), [data_samples[i]]))
-            for i in range(len(data_samples))
-        ])
+        def recording(*args, **kwargs):
+            calls.append(extract_feat(*args, **kwargs))
+            return calls[-1]
+
+        with extract_feat_as(model, recording):
+            try:
+                losses = model.loss(inputs, data_samples)
+            except Exception as exc:
+                if model.training:
+                    raise
+                raise RuntimeError(
+                    f'{describe(model)}.loss fails in eval mode ({type(exc).__name__}: {exc}). '
+                    f'Some architectures (mmdet Deformable DETR, DINO) build their '
+                    f'loss inputs only in training mode: validate them without target losses, '
+                    f'LearningLoss(val_target_loss=False).') from exc
+        if len(calls) != 1:
+            raise RuntimeError(
+                f'{describe(model)}.loss called extract_feat {len(calls)} times; per-sample '
+                f'losses replay `loss` on one call\'s features. Register an adapter for '
+                f'{type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS.')
+        with torch.no_grad():
+            per_sample = self.replay(model, inputs, data_samples, calls[0])
         return losses, per_sample
 
-    def uncertainty(self, model, inputs: Tensor, data_samples) -> Tensor:
+    def replay(self, model: nn.Module, inputs, data_samples, feats) -> Tensor:
+        """Each sample's total loss computed alone from its slice of ``feats``."""
+        num = len(data_samples)
+        wrong = sorted(set(batch_sizes(feats)) - {num})
+        if wrong:
+            raise RuntimeError(f'{type(model).__name__}.extract_feat returned maps whose first '
+                               f'dimension is {wrong}, not the batch size {num}; per-sample '
+                               f'losses need batch-first features.')
+        per_sample = []
+        for i in range(num):
+            sample_feats = slice_batch(feats, i)
+            try:
+                with extract_feat_as(model, lambda *args, **kwargs: sample_feats), \
+                        replay_rng(self.seed, _device_of(inputs, feats)), \
+                        batch_norms_frozen(model), buffers_restored(model):
+                    per_sample.append(total_loss(model.loss(inputs[i:i + 1], [data_samples[i]])))
+            except Exception as exc:
+                raise RuntimeError(
+                    f'Cannot compute the per-sample loss of {describe(model)}: its loss failed '
+                    f'on sample {i} alone ({type(exc).__name__}: {exc}). Register an adapter '
+                    f'for {type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS.'
+                ) from exc
+        return torch.stack(per_sample)
+
+    def uncertainty(self, model: nn.Module, inputs, data_samples) -> Tensor:
         raise NotImplementedError(
-            f'No entropy is defined for {type(model).__name__}: register an adapter with an '
+            f'No entropy is defined for {describe(model)}: register an adapter with an '
             f'`uncertainty` method in mmlearnloss.models.target_losses.ADAPTERS, or use the '
             f'random, coreset or learning_loss strategy.')
 
 
-class ImageClassifierAdapter(HeadSlicingAdapter):
-    """mmpretrain ``ImageClassifier``: the head's loss with ``reduction_override='none'``."""
+def _device_of(inputs, feats) -> torch.device:
+    tensor = inputs if isinstance(inputs, Tensor) else feats
+    while not isinstance(tensor, Tensor):
+        tensor = next(iter(tensor.values() if isinstance(tensor, dict) else tensor))
+    return tensor.device
+
+
+def _uses_cls_head_loss(model: nn.Module) -> bool:
+    """Whether ``model.loss`` is ImageClassifier's and its head's loss is ClsHead's, with a loss
+    module that takes ``reduction_override``: then one pass gives exact per-sample losses."""
+    head = getattr(model, 'head', None)
+    bases = {klass.__name__: klass for klass in type(model).__mro__ + type(head).__mro__}
+    if 'ImageClassifier' not in bases or 'ClsHead' not in bases:
+        return False
+    loss_module = getattr(head, 'loss_module', None)
+    return (type(model).loss is bases['ImageClassifier'].loss
+            and type(head).loss is bases['ClsHead'].loss
+            and type(head)._get_loss is bases['ClsHead']._get_loss
+            and loss_module is not None
+            and 'reduction_override' in inspect.signature(loss_module.forward).parameters)
+
+
+class ImageClassifierAdapter(ReplayAdapter):
+    """mmpretrain ``ImageClassifier``: one pass with ``reduction_override='none'`` where the
+    head is a plain ``ClsHead`` (exactly the replay, batch augments' soft ``gt_score`` included),
+    the replay otherwise."""
 
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(
             'gt_label' in s or 'gt_score' in s for s in data_samples)
 
-    def loss(self, model, inputs, data_samples):
-        feats = model.extract_feat(inputs)
-        losses = model.head.loss(feats, data_samples)
-        per_sample = model.head.loss(feats, data_samples, reduction_override='none')['loss']
-        return losses, per_sample
+    def replay(self, model, inputs, data_samples, feats):
+        if _uses_cls_head_loss(model):
+            losses = model.head.loss(feats, data_samples, reduction_override='none')
+            if losses['loss'].shape == (len(data_samples), ):
+                return losses['loss']
+        return super().replay(model, inputs, data_samples, feats)
 
     def uncertainty(self, model, inputs, data_samples):
         logits = model.head(model.extract_feat(inputs))
         return entropy(F.softmax(logits, dim=1))
 
 
-class SingleStageDetectorAdapter(HeadSlicingAdapter):
-    """mmdet single-stage detectors (SSD first).
+class DetectorAdapter(ReplayAdapter):
+    """mmdet detectors (``BaseDetector``): targets need ``gt_instances``."""
 
-    Heads such as ``SSDHead`` compute their losses image by image (``multi_apply`` over images)
-    and return per-image lists, normalised by the batch's positives: these already sum to the
-    framework's loss. Heads that return batch scalars fall back to per-image head passes.
-    """
-
-    #: Detections whose class distribution enters the image's mean entropy.
+    #: Detections or proposals whose class distributions enter an image's mean entropy.
     num_detections = 100
-
-    def prepare(self, model):
-        head = model.bbox_head
-        if type(head).__name__ == 'SSDHead' and not hasattr(head, 'loss_cls'):
-            # mmdet 3.3.0: SSDHead never sets loss_cls, but BaseDenseHead.predict_by_feat reads
-            # it, so SSD cannot predict (open-mmlab/mmdetection#11305, #11780).
-            head.loss_cls = None
-
-    def head_loss(self, model, feats, data_samples):
-        return model.bbox_head.loss(feats, data_samples)
 
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(
             'gt_instances' in s for s in data_samples)
 
-    def loss(self, model, inputs, data_samples):
-        num = len(data_samples)
-        feats = model.extract_feat(inputs)
-        losses = self.head_loss(model, feats, data_samples)
-        per_image = [
-            torch.stack([v.sum() for v in value]) for key, value in losses.items()
-            if 'loss' in key and isinstance(value, (list, tuple)) and len(value) == num
-        ]
-        scalars = [key for key, value in losses.items()
-                   if 'loss' in key and not isinstance(value, (list, tuple))]
-        if per_image and not scalars:
-            return losses, sum(per_image)
-        per_sample = torch.stack([
-            total_loss(self.head_loss(model, slice_batch(feats, i), [data_samples[i]]))
-            for i in range(num)
-        ])
-        return losses, per_sample
+
+class SingleStageDetectorAdapter(DetectorAdapter):
+    """mmdet single-stage detectors; entropy for softmax heads (SSD)."""
+
+    def prepare(self, model):
+        super().prepare(model)
+        head = model.bbox_head
+        if type(head).__name__ == 'SSDHead' and not hasattr(head, 'loss_cls'):
+            # mmdet 3.3.0: SSDHead never sets loss_cls, but BaseDenseHead.predict_by_feat reads
+            # it, so SSD cannot predict (open-mmlab/mmdetection#11305, #11780).
+            head.loss_cls = None
 
     def uncertainty(self, model, inputs, data_samples):
         head = model.bbox_head
@@ -163,63 +321,74 @@ class SingleStageDetectorAdapter(HeadSlicingAdapter):
         return entropy(picked).mean(dim=1)
 
 
-class TopdownPoseEstimatorAdapter(HeadSlicingAdapter):
-    """mmpose ``TopdownPoseEstimator`` with heatmap heads (``HeatmapHead``, ``CPMHead``).
+class TwoStageDetectorAdapter(DetectorAdapter):
+    """mmdet two-stage detectors; entropy of the RoI head's class posteriors over the top RPN
+    proposals of each image."""
 
-    The head's loss modules (keypoint MSE with target weights) are recorded while the head
-    computes its batch loss, then evaluated again on each sample's slice of their inputs. A
-    mean-reduced loss over equally sized samples averages back to the framework's loss.
-    """
+    def uncertainty(self, model, inputs, data_samples):
+        from mmdet.structures.bbox import bbox2roi
+        roi_head = model.roi_head
+        bbox_head = getattr(roi_head, 'bbox_head', None)
+        if not hasattr(roi_head, '_bbox_forward') or isinstance(bbox_head, nn.ModuleList) or \
+                getattr(getattr(bbox_head, 'loss_cls', None), 'use_sigmoid', False):
+            raise NotImplementedError(
+                f'The entropy strategy supports single-stage softmax RoI heads such as '
+                f'StandardRoIHead, not {type(roi_head).__name__}; register an adapter in '
+                f'mmlearnloss.models.target_losses.ADAPTERS or use another strategy.')
+        feats = model.extract_feat(inputs)
+        proposals = model.rpn_head.predict(feats, data_samples, rescale=False)
+        # RPN results are sorted by score (NMS output): keep each image's best proposals.
+        rois = bbox2roi([p.bboxes[:self.num_detections] for p in proposals])
+        cls_score = roi_head._bbox_forward(feats, rois)['cls_score']
+        if getattr(bbox_head, 'custom_activation', False):
+            probs = bbox_head.loss_cls.get_activation(cls_score)
+        else:
+            probs = F.softmax(cls_score, dim=-1)
+        image = rois[:, 0].long()  # each RoI's image index
+        totals = probs.new_zeros(len(proposals)).index_add_(0, image, entropy(probs))
+        counts = probs.new_zeros(len(proposals)).index_add_(0, image, torch.ones_like(image,
+                                                                                      dtype=probs.dtype))
+        return totals / counts.clamp_min(1)
 
-    def head_loss(self, model, feats, data_samples):
-        return model.head.loss(feats, data_samples, train_cfg=model.train_cfg)
+
+class TopdownPoseEstimatorAdapter(ReplayAdapter):
+    """mmpose ``TopdownPoseEstimator``: targets need keypoint labels; entropy of heatmaps or
+    SimCC distributions."""
 
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(
-            'gt_fields' in s and 'heatmaps' in s.gt_fields for s in data_samples)
-
-    def loss(self, model, inputs, data_samples):
-        feats = model.extract_feat(inputs)
-        calls: List[Tuple[nn.Module, tuple, dict]] = []
-        loss_modules = [m for name, m in model.head.named_modules() if name.startswith(
-            'loss_module') and not isinstance(m, nn.ModuleList)]
-        handles = [
-            m.register_forward_hook(
-                lambda mod, args, kwargs, out: calls.append((mod, args, kwargs)),
-                with_kwargs=True) for m in loss_modules
-        ]
-        try:
-            losses = self.head_loss(model, feats, data_samples)
-        finally:
-            for handle in handles:
-                handle.remove()
-        num = len(data_samples)
-        per_sample = torch.stack([
-            sum(mod(*slice_batch(args, i), **slice_batch(kwargs, i)) for mod, args, kwargs in calls)
-            for i in range(num)
-        ]) if calls else super().loss(model, inputs, data_samples)[1]
-        return losses, per_sample
+            'gt_instance_labels' in s and 'keypoint_weights' in s.gt_instance_labels
+            for s in data_samples)
 
     def uncertainty(self, model, inputs, data_samples):
-        heatmaps = model.head.forward(model.extract_feat(inputs))
-        if isinstance(heatmaps, (list, tuple)):
-            heatmaps = heatmaps[-1]
-        probs = F.softmax(heatmaps.flatten(2), dim=-1)
-        return entropy(probs).mean(dim=1)
-
+        out = model.head.forward(model.extract_feat(inputs))
+        if isinstance(out, Tensor) and out.dim() == 4:  # heatmaps [B, K, H, W]
+            out = [out]
+        if isinstance(out, (list, tuple)) and all(o.dim() == 4 for o in out):
+            # multi-stage heads (CPMHead) give a list of stages: the last is the prediction
+            probs = F.softmax(out[-1].flatten(2), dim=-1)
+            return entropy(probs).mean(dim=1)
+        if isinstance(out, tuple) and all(o.dim() == 3 for o in out):
+            # SimCC: (x, y) distributions [B, K, W_x], [B, K, W_y]
+            return sum(entropy(F.softmax(o, dim=-1)).mean(dim=1) for o in out) / len(out)
+        raise NotImplementedError(
+            f'{type(model.head).__name__} predicts no distribution (heatmaps or SimCC) for the '
+            f'entropy strategy; use the random, coreset or learning_loss strategy.')
 
 
 #: Adapters by architecture class name; the first match along the class's MRO wins.
-ADAPTERS: Dict[str, HeadSlicingAdapter] = {
+ADAPTERS: Dict[str, ReplayAdapter] = {
     'ImageClassifier': ImageClassifierAdapter(),
     'SingleStageDetector': SingleStageDetectorAdapter(),
+    'TwoStageDetector': TwoStageDetectorAdapter(),
+    'BaseDetector': DetectorAdapter(),
     'TopdownPoseEstimator': TopdownPoseEstimatorAdapter(),
 }
 
 
-def get_adapter(model: nn.Module) -> HeadSlicingAdapter:
+def get_adapter(model: nn.Module) -> ReplayAdapter:
     """The adapter for ``model``'s class or its nearest registered base class."""
     for klass in type(model).__mro__:
         if klass.__name__ in ADAPTERS:
             return ADAPTERS[klass.__name__]
-    return HeadSlicingAdapter()
+    return ReplayAdapter()

@@ -1,0 +1,353 @@
+"""Per-sample target losses of the frameworks' own zoo models (mmdet, mmpose, mmpretrain configs).
+
+Every model is built from its config under ``.mim/configs`` without pretrained weights, fed a
+small framework-made batch (``mmdet.testing.demo_mm_inputs``, ``mmpose.testing
+.get_packed_inputs``) and wrapped in :class:`LearningLoss`. One mechanism gives every family its
+per-sample losses: each sample's loss is the architecture's own loss on that sample alone.
+"""
+import copy
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MessageHub, MMLogger
+from mmengine.registry import MODELS, DefaultScope
+from mmengine.structures import BaseDataElement
+
+import mmdet
+import mmpose
+import mmpretrain
+from mmlearnloss.models import FeatureTaps, LearningLoss
+from mmlearnloss.models.target_losses import ReplayAdapter, replay_rng, total_loss
+
+CONFIG_ROOTS = {
+    pkg.__name__: os.path.join(os.path.dirname(pkg.__file__), '.mim', 'configs')
+    for pkg in (mmdet, mmpose, mmpretrain)
+}
+DET, POSE, CLS = 'mmdet', 'mmpose', 'mmpretrain'
+
+
+def fewer_rois(cfg):
+    """Sample 64 RoIs per image instead of 512 (every cascade stage): CPU time, same code."""
+    stages = cfg.train_cfg.rcnn
+    for stage in stages if isinstance(stages, list) else [stages]:
+        stage.sampler.num = 64
+
+
+def fewer_queries(cfg):
+    """50 queries instead of 300 (Deformable DETR) or 900 (DINO: a 64x64 input has 85
+    positions to pick them from)."""
+    cfg.num_queries = 50
+
+
+def simcc_input(cfg):
+    """SimCC's head is sized for its input: 128x96 instead of 256x192."""
+    cfg.head.input_size = (96, 128)
+    cfg.head.in_featuremap_size = (3, 4)
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to feed one zoo model."""
+    size: Tuple[int, int] = (64, 64)  # (h, w) of the network input
+    batch: int = 2
+    taps: Tuple[str, ...] = ('neck', )
+    #: How the framework reduces the batch: the per-sample losses 'mean' or 'sum' to its loss
+    #: exactly; None where it normalises by the batch's positives or boxes (detectors).
+    reduces: Optional[str] = None
+    masks: bool = False
+    #: The architecture's loss runs in training mode only (its loss inputs are built there).
+    train_only: bool = False
+    #: The adapter defines an entropy for the uncertainty strategy.
+    entropy: bool = False
+    #: Test-only changes to the model config that keep its code path (smaller sizes).
+    shrink: Optional[Callable] = field(default=None, compare=False)
+
+
+ZOO = {
+    # mmdet single-stage
+    (DET, 'ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'): Case(size=(160, 160), entropy=True),
+    (DET, 'retinanet/retinanet_r18_fpn_1x_coco.py'): Case(),
+    (DET, 'atss/atss_r50_fpn_1x_coco.py'): Case(),
+    (DET, 'gfl/gfl_r50_fpn_1x_coco.py'): Case(),
+    (DET, 'free_anchor/freeanchor_r50_fpn_1x_coco.py'): Case(),
+    (DET, 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'): Case(),
+    (DET, 'yolox/yolox_tiny_8xb8-300e_coco.py'): Case(),
+    (DET, 'rtmdet/rtmdet_tiny_8xb32-300e_coco.py'): Case(),
+    (DET, 'yolo/yolov3_mobilenetv2_8xb24-320-300e_coco.py'): Case(),
+    (DET, 'centernet/centernet_r18_8xb16-crop512-140e_coco.py'): Case(),
+    # mmdet two-stage
+    (DET, 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'): Case(entropy=True, shrink=fewer_rois),
+    (DET, 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'):
+    Case(masks=True, entropy=True, shrink=fewer_rois),
+    (DET, 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py'): Case(shrink=fewer_rois),
+    # mmdet DETR family
+    (DET, 'detr/detr_r18_8xb2-500e_coco.py'): Case(),
+    (DET, 'deformable_detr/deformable-detr_r50_16xb2-50e_coco.py'):
+    Case(train_only=True, shrink=fewer_queries),
+    (DET, 'dino/dino-4scale_r50_8xb2-12e_coco.py'): Case(train_only=True, shrink=fewer_queries),
+    # mmpose top-down: heatmap, SimCC, RTMPose, RLE and plain regression
+    (POSE, 'body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py'):
+    Case(size=(128, 96), taps=('backbone', ), reduces='mean', entropy=True),
+    # KLDiscretLoss sums over the batch (and averages over keypoints)
+    (POSE, 'body_2d_keypoint/simcc/coco/simcc_res50_8xb64-210e_coco-256x192.py'):
+    Case(size=(128, 96), taps=('backbone', ), reduces='sum', entropy=True, shrink=simcc_input),
+    (POSE, 'body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py'):
+    Case(size=(256, 192), taps=('backbone', ), reduces='sum', entropy=True),
+    (POSE, 'body_2d_keypoint/topdown_regression/coco/td-reg_res50_rle-8xb64-210e_coco-256x192.py'):
+    Case(size=(128, 96), taps=('backbone', ), reduces='mean'),
+    (POSE, 'body_2d_keypoint/topdown_regression/coco/td-reg_res50_8xb64-210e_coco-256x192.py'):
+    Case(size=(128, 96), taps=('backbone', ), reduces='mean'),
+    # mmpretrain: plain; Mixup with a multi-label head; Mixup+CutMix with BCE; ViT (DeiT) with
+    # Mixup+CutMix and label smoothing
+    (CLS, 'resnet/resnet18_8xb16_cifar10.py'):
+    Case(size=(32, 32), batch=4, taps=('backbone', ), reduces='mean', entropy=True),
+    (CLS, 'resnet/resnet50_8xb16-mixup_cifar10.py'):
+    Case(size=(32, 32), batch=4, taps=('backbone', ), reduces='mean'),
+    (CLS, 'resnet/resnet50_8xb256-rsb-a3-100e_in1k.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean'),
+    (CLS, 'deit/deit-tiny_4xb256_in1k.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', entropy=True),
+}
+
+
+def without_pretrained(cfg):
+    """The config with every ``Pretrained`` init_cfg and ``pretrained`` key dropped."""
+    if isinstance(cfg, dict):
+        return type(cfg)({
+            key: None if key == 'init_cfg' and 'Pretrained' in str(value) else
+            without_pretrained(value)
+            for key, value in cfg.items() if key != 'pretrained'
+        })
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(without_pretrained(v) for v in cfg)
+    return cfg
+
+
+def build_architecture(scope: str, config: str, case: Case):
+    cfg = Config.fromfile(os.path.join(CONFIG_ROOTS[scope], config))
+    model_cfg = without_pretrained(cfg.model)
+    if 'data_preprocessor' not in model_cfg and 'data_preprocessor' in cfg:
+        model_cfg.data_preprocessor = cfg.data_preprocessor  # mmpretrain keeps it there
+    if case.shrink is not None:
+        case.shrink(model_cfg)
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(model_cfg)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # no per-parameter init report
+    try:
+        model.init_weights()  # DETR-family transformers diverge from PyTorch's default init
+    finally:
+        logger.setLevel(level)
+    return model
+
+
+def num_classes(arch) -> int:
+    head = arch.roi_head.bbox_head if hasattr(arch, 'roi_head') else arch.bbox_head
+    return (head[-1] if isinstance(head, torch.nn.ModuleList) else head).num_classes
+
+
+def make_batch(arch, scope: str, case: Case, training=True):
+    """A preprocessed batch from the framework's own test-input makers (batch augments such
+    as Mixup/CutMix applied when ``training``)."""
+    n, (h, w) = case.batch, case.size
+    if scope == DET:
+        from mmdet.testing import demo_mm_inputs
+        packed = demo_mm_inputs(batch_size=n, image_shapes=[(3, h, w)] * n,
+                                num_items=[3, 1, 2, 4][:n], num_classes=num_classes(arch),
+                                with_mask=case.masks)
+    elif scope == POSE:
+        from mmpose.testing import get_packed_inputs
+        packed = get_packed_inputs(batch_size=n, num_keypoints=17, img_shape=(h, w),
+                                   input_size=(w, h), heatmap_size=(w // 4, h // 4))
+    else:
+        from mmpretrain.structures import DataSample
+        gen = torch.Generator().manual_seed(0)
+        packed = dict(
+            inputs=[torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
+                    for _ in range(n)],
+            data_samples=[DataSample().set_gt_label(k % arch.head.num_classes)
+                          for k in range(n)])
+    MessageHub.get_current_instance().update_info('iter', 0)  # YOLOX's BatchSyncRandomResize
+    torch.manual_seed(0)  # Mixup / CutMix draw from the global stream
+    data = arch.data_preprocessor(packed, training)
+    return data['inputs'], data['data_samples']
+
+
+class Zoo:
+    """One wrapped zoo model and its batch, with the per-sample losses computed once."""
+
+    def __init__(self, scope: str, config: str, case: Case):
+        self.scope, self.config, self.case = scope, config, case
+        arch = build_architecture(scope, config, case)
+        self.inputs, self.samples = make_batch(arch, scope, case)
+        with torch.no_grad():  # until in_channels are inferred by the wrapper itself
+            in_channels = [int(f.shape[1]) for f in FeatureTaps(arch, case.taps)
+                           .run_until_complete(arch.extract_feat, self.inputs)]
+        self.model = LearningLoss(
+            architecture=arch, taps=list(case.taps), val_target_loss=not case.train_only,
+            loss_prediction_head=dict(type='mmlearnloss.LossPredictionHead',
+                                      in_channels=in_channels))
+        self._losses = None
+
+    @property
+    def arch(self):
+        return self.model.architecture
+
+    def comparison_mode(self):
+        """Eval mode (batch-independent features), or train mode where the loss needs it."""
+        self.model.train(self.case.train_only)
+
+    def per_sample(self, order=None):
+        """(the batch loss dict, per-sample losses) of the batch, or of it permuted."""
+        if order is None and self._losses is not None:
+            return self._losses
+        inputs, samples = self.inputs, self.samples
+        if order is not None:
+            inputs, samples = inputs[order], [samples[k] for k in order]
+        self.comparison_mode()
+        with torch.no_grad():
+            result = self.model.adapter.loss(self.arch, inputs, samples)
+        if order is None:
+            self._losses = result
+        return result
+
+
+@pytest.fixture(scope='module', params=list(ZOO), ids=[config for _, config in ZOO])
+def zoo(request):
+    """Built once per config; pytest runs every test of one config in a row."""
+    yield Zoo(*request.param, ZOO[request.param])
+
+
+def test_one_finite_loss_per_sample_that_follows_its_sample_when_the_batch_is_permuted(zoo):
+    _, losses = zoo.per_sample()
+    assert losses.shape == (zoo.case.batch, ) and torch.isfinite(losses).all()
+    order = list(range(zoo.case.batch))[::-1]
+    _, permuted = zoo.per_sample(order)
+    torch.testing.assert_close(permuted, losses[order], rtol=1e-3, atol=1e-4)
+
+
+def test_each_sample_loss_is_the_architecture_loss_on_that_sample_alone(zoo):
+    _, losses = zoo.per_sample()
+    zoo.comparison_mode()
+    with torch.no_grad():
+        alone = []
+        for i in range(zoo.case.batch):
+            with replay_rng(zoo.model.adapter.seed, zoo.inputs.device):
+                alone.append(total_loss(zoo.arch.loss(zoo.inputs[i:i + 1], [zoo.samples[i]])))
+    torch.testing.assert_close(losses, torch.stack(alone), rtol=1e-3, atol=1e-4)
+
+
+def test_per_sample_losses_reduce_to_the_framework_batch_loss(zoo):
+    if zoo.case.reduces is None:
+        pytest.skip("normalised by the batch's positives or boxes: the 'alone' invariant holds")
+    batch_losses, losses = zoo.per_sample()
+    reduced = losses.mean() if zoo.case.reduces == 'mean' else losses.sum()
+    torch.testing.assert_close(reduced, total_loss(batch_losses), rtol=1e-4, atol=1e-6)
+
+
+def test_a_classifier_one_pass_losses_equal_the_replay_where_it_applies(zoo):
+    if zoo.scope != CLS:
+        pytest.skip('one-pass losses are for mmpretrain classifiers')
+    zoo.comparison_mode()
+    with torch.no_grad():
+        feats = zoo.arch.extract_feat(zoo.inputs)
+        one_pass = zoo.model.adapter.replay(zoo.arch, zoo.inputs, zoo.samples, feats)
+        replayed = ReplayAdapter.replay(zoo.model.adapter, zoo.arch, zoo.inputs, zoo.samples,
+                                        feats)
+    torch.testing.assert_close(one_pass, replayed, rtol=1e-4, atol=1e-6)
+
+
+def same(a, b) -> bool:
+    """Deep equality of data samples, tensors, arrays and containers."""
+    if isinstance(a, BaseDataElement):
+        return type(a) is type(b) and same(a.to_dict(), b.to_dict())
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if hasattr(a, '__dict__'):  # e.g. BitmapMasks
+        return type(a) is type(b) and same(vars(a), vars(b))
+    return a == b
+
+
+def test_training_replays_change_no_buffer_no_data_sample_and_no_random_stream(zoo):
+    arch = zoo.arch
+    arch.train()
+    with torch.no_grad():
+        feats = arch.extract_feat(zoo.inputs)
+    samples = copy.deepcopy(zoo.samples)
+    buffers = {name: buf.clone() for name, buf in arch.named_buffers()}
+    rng = torch.get_rng_state()
+    with torch.no_grad():
+        zoo.model.adapter.replay(arch, zoo.inputs, samples, feats)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(buf, buffers[name]) for name, buf in arch.named_buffers())
+    assert same(samples, zoo.samples)
+
+
+def test_a_training_step_trains_the_loss_prediction_head_and_the_architecture(zoo):
+    model = zoo.model
+    model.train()
+    model.zero_grad(set_to_none=True)
+    losses = model(zoo.inputs, zoo.samples, mode='loss')
+    assert torch.isfinite(losses['loss_pred'])
+    total, _ = model.parse_losses(losses)
+    total.backward()
+
+    def grad_sum(module):
+        return sum(p.grad.abs().sum().item() for p in module.parameters() if p.grad is not None)
+
+    assert grad_sum(model.loss_prediction_head) > 0
+    assert grad_sum(model.architecture.backbone) > 0
+    model.zero_grad(set_to_none=True)
+
+
+def test_predict_and_score_give_one_pred_loss_per_sample(zoo):
+    model = zoo.model
+    model.eval()
+    inputs, samples = make_batch(zoo.arch, zoo.scope, zoo.case, training=False)
+    with torch.no_grad():
+        results = model(inputs, samples, mode='predict')
+        scored = model.score(inputs, samples)['pred_loss']
+    assert len(results) == zoo.case.batch
+    torch.testing.assert_close(torch.stack([r.pred_loss for r in results]), scored,
+                               rtol=1e-4, atol=1e-5)
+    if model.val_target_loss:
+        assert all(torch.isfinite(r.target_loss) for r in results)
+
+
+def test_a_loss_that_needs_training_mode_asks_to_validate_without_target_losses(zoo):
+    if not zoo.case.train_only:
+        pytest.skip('the loss runs in eval mode')
+    zoo.model.eval()
+    with torch.no_grad(), pytest.raises(RuntimeError, match=r'fails in eval mode.*'
+                                        r'val_target_loss=False'):
+        zoo.model.adapter.loss(zoo.arch, zoo.inputs, zoo.samples)
+
+
+def test_entropy_gives_one_bounded_value_per_sample_that_follows_its_sample(zoo):
+    if not zoo.case.entropy:
+        pytest.skip('no entropy defined for this family')
+    model = zoo.model
+    model.eval()
+    inputs, samples = make_batch(zoo.arch, zoo.scope, zoo.case, training=False)
+    order = list(range(zoo.case.batch))[::-1]
+    with torch.no_grad():
+        unc = model.score(inputs, samples, needs=('uncertainty', ))['uncertainty']
+        permuted = model.score(inputs[order], [samples[k] for k in order],
+                               needs=('uncertainty', ))['uncertainty']
+    assert unc.shape == (zoo.case.batch, ) and torch.isfinite(unc).all() and (unc >= 0).all()
+    if zoo.scope == DET:  # over the classes and the background
+        assert (unc <= np.log(num_classes(zoo.arch) + 1) + 1e-5).all()
+    torch.testing.assert_close(permuted, unc[order], rtol=1e-3, atol=1e-4)
