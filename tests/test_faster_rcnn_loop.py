@@ -3,10 +3,12 @@ import json
 import math
 
 import pytest
+import torch
 from mmengine.config import Config
+from mmengine.registry import MODELS, DefaultScope
 
 import make_mini_datasets as mini
-from conftest import build_model, config_path
+from conftest import config_path
 from test_al_train import al_train, assert_two_stages, build_dataset, load_state
 
 CONFIG = 'faster-rcnn_voc_learnloss_mini.py'
@@ -27,13 +29,20 @@ def voc_root(tmp_path_factory):
 
 
 def test_voc_config_wraps_faster_rcnn_and_taps_the_five_fpn_levels():
-    model = build_model('faster-rcnn_voc_learnloss.py', 'mmdet')
+    cfg = Config.fromfile(config_path('faster-rcnn_voc_learnloss.py'))
+    cfg.model.architecture.backbone.init_cfg = None  # no ImageNet download
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model).eval()
     assert type(model.architecture).__name__ == 'FasterRCNN'
     assert type(model.architecture.backbone).__name__ == 'ResNet'
     assert model.architecture.backbone.depth == 50
     assert model.architecture.roi_head.bbox_head.num_classes == 20
     assert model.taps.names == ['neck']
     assert model.loss_prediction_head.in_channels == [256] * 5
+    with torch.no_grad():
+        feats = model.architecture.extract_feat(torch.zeros(1, 3, 128, 128))
+    assert [f.shape[1] for f in feats] == [256] * 5
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 2]  # strides 4 ... 64
     assert model.loss_prediction_loss.margin == 1.0
     assert model.loss_prediction_loss.loss_weight == 1.0
 
