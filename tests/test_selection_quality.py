@@ -69,6 +69,9 @@ def test_summary_and_tables_give_per_stage_auc_first_stage_and_rank_acc(tmp_path
     table = bench.markdown_tables(summary)
     assert '| learnloss | 71.00 ± 1.41 | 82.00 ± 2.83 | 91.00 ± 1.41 | 81.50 ± 2.12 |' in table
     assert '| random | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.500 ± 0.000 |' in table
+    # per seed against random (same initial labels): first stage -1 / -1, AUC +1.5 / +2.5
+    assert '| learnloss | 71.00 ± 1.41 | -1.00 ± 0.00 | 81.50 ± 2.12 | +2.00 ± 0.71 | ' \
+        '91.00 ± 1.41 | 0.733 |' in table
     side = bench.side_by_side(summary).splitlines()
     assert side[0].split() == ['stage', '|', 'labels', '|', 'learnloss', 'acc', '|', 'learnloss',
                                'rank', '|', 'random', 'acc', '|', 'random', 'rank']

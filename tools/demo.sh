@@ -15,10 +15,10 @@ data_root="${DATA_ROOT:-data/mnist5k}"
 work_dir="${WORK_DIR:-work_dirs/demo_mnist5k_$(date +%Y%m%d_%H%M%S)}"
 "$venv/bin/python" tools/make_mnist5k.py --out "$data_root"
 start=$SECONDS
-"$venv/bin/python" tools/benchmarks/selection_quality.py --methods learnloss random --seeds 0 \
+"$venv/bin/python" tools/benchmarks/selection_quality.py --methods learnloss_combined random --seeds 0 \
     --data-root "$data_root" --work-dir "$work_dir" --jobs 2 --threads 1 --side-by-side \
     --no-plots --prefix demo_
-"$venv/bin/python" tools/analysis/plot_al_curves.py "$work_dir/learnloss" "$work_dir/random" \
+"$venv/bin/python" tools/analysis/plot_al_curves.py "$work_dir/learnloss_combined" "$work_dir/random" \
     --out docs/demo_mnist5k.png > /dev/null
 echo "Demo took $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s after set-up."
 echo "Plot: docs/demo_mnist5k.png; runs, logs and tables: $work_dir/"

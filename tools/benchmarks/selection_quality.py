@@ -243,12 +243,57 @@ def _pm(stat: dict, digits: int = 2) -> str:
     return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f}'
 
 
+def differences(summary: dict, reference: str = 'random') -> Dict[str, dict]:
+    """Per method, mean over seeds of its per-seed difference to ``reference`` (same seed: the
+    same initial labels and weights): first stage, AUC and each stage's accuracy."""
+    if reference not in summary:
+        return {}
+    ref = summary[reference]['per_seed']
+    out = {}
+    for method, entry in summary.items():
+        seeds = [s for s in entry['per_seed'] if s in ref]
+        if not seeds or entry['num_labeled'] != summary[reference]['num_labeled']:
+            continue
+        mine = entry['per_seed']
+        out[method] = dict(
+            first_stage=mean_std([mine[s]['accuracy'][0] - ref[s]['accuracy'][0] for s in seeds]),
+            auc=mean_std([mine[s]['auc'] - ref[s]['auc'] for s in seeds]),
+            accuracy=[mean_std([mine[s]['accuracy'][i] - ref[s]['accuracy'][i] for s in seeds])
+                      for i in range(len(entry['num_labeled']))])
+    return out
+
+
+def summary_table(summary: dict) -> str:
+    """One row per method: first-stage accuracy and its difference to random (the cost of joint
+    training: the λ=0 methods share random's first stage), AUC and its difference to random, the
+    last stage, and the mean ranking accuracy of the last three stages."""
+    diff = differences(summary)
+    lines = ['| method | first stage | first stage − random | AUC | AUC − random | last stage | '
+             'rank acc., last 3 stages |', '|---|---:|---:|---:|---:|---:|---:|']
+    for m, entry in summary.items():
+        d = diff.get(m)
+        late = [s['mean'] for s in entry['rank_acc'][-3:] if s['n']]
+        lines.append(' | '.join([
+            f'| {m}', _pm(entry['first_stage_accuracy']),
+            _signed(d['first_stage']) if d else '-', _pm(entry['auc']),
+            _signed(d['auc']) if d else '-', _pm(entry['accuracy'][-1]),
+            f'{sum(late) / len(late):.3f}' if late else '-']) + ' |')
+    return '\n'.join(lines)
+
+
+def _signed(stat: dict) -> str:
+    return f'{stat["mean"]:+.2f} ± {stat["std"]:.2f}'
+
+
 def markdown_tables(summary: dict) -> str:
-    """Accuracy per stage + AUC, and ranking accuracy per stage, as markdown tables."""
+    """Summary, accuracy per stage + AUC, and ranking accuracy per stage, as markdown tables."""
     methods = list(summary)
     labels = summary[methods[0]]['num_labeled']
     seeds = sorted({s for m in methods for s in summary[m]['seeds']}, key=str)
-    lines = [f'Top-1 accuracy (%) on the 1000 val digits, mean ± std over seeds '
+    lines = [f'Summary, mean ± std over seeds {", ".join(seeds)} (differences: per seed, same '
+             f'initial labels and weights).', '', summary_table(summary), '',
+             ]
+    lines += [f'Top-1 accuracy (%) on the 1000 val digits, mean ± std over seeds '
              f'{", ".join(seeds)}; AUC: mean accuracy over the accuracy-vs-labels curve.', '',
              '| method | ' + ' | '.join(f'{n} labels' for n in labels) + ' | AUC |',
              '|---|' + '---:|' * (len(labels) + 1)]
@@ -334,7 +379,8 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int,
                         help='torch threads per run (default: CPU cores / jobs)')
     parser.add_argument('--side-by-side', action='store_true',
-                        help='print the per-stage table of the methods side by side (the demo)')
+                        help='print one per-stage table with the methods side by side (the demo) '
+                        'instead of the markdown tables (written in any case)')
     parser.add_argument('--no-plots', action='store_true', help='table only')
     return parser.parse_args(argv)
 
@@ -365,10 +411,9 @@ def main(argv=None) -> int:
     with open(md_path, 'w') as f:
         f.write(table)
     with open(json_path, 'w') as f:
-        json.dump(dict(seeds=args.seeds, methods=summary), f, indent=1)
-    if args.side_by_side:
-        print(side_by_side(summary))
-    print(table)
+        json.dump(dict(seeds=args.seeds, methods=summary, minus_random=differences(summary)), f,
+                  indent=1)
+    print(side_by_side(summary) if args.side_by_side else table)
     written = [] if args.no_plots else write_plots(runs, out_dir, args.prefix)
     for path in [md_path, json_path] + written:
         print(f'Saved {path}')
