@@ -25,7 +25,7 @@ model = dict(
 
 # Grayscale PNGs, 28x28 -> 32x32 (LeNet-5's input) as lenet5_mnist.py. Training shifts the digits
 # by up to 2 pixels (random crop of the 2-pixel padded image), as the paper augments CIFAR-10 with
-# crops: in a pilot (seed 0, random selection) it lifted accuracy at 600 labels from 89.9 to 95.8%.
+# crops: in a pilot (600 random labels, seed 0) it lifted val accuracy from 89.9 to 95.8%.
 train_pipeline = [
     dict(type='LoadImageFromFile', color_type='grayscale'),
     dict(type='Resize', scale=32),
