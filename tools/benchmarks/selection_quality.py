@@ -10,7 +10,9 @@ Figs. 4/6/7; ranking accuracy of the predicted loss, Fig. 5) with the project's 
 - ranking accuracy of the predicted loss on the val set per stage (``learnloss/rank_acc``;
   baselines train with λ=0, so theirs is an untrained module's);
 - the first stage's accuracy: every method starts from the same random labels of a seed, so
-  learning loss's first stage against random's shows what joint training (λ=1) costs.
+  learning loss's first stage against random's shows what joint training (λ=1) costs;
+- a summary: first stage and AUC minus random's (per seed, then mean ± std), the last stage, and
+  the ranking accuracy of the last three stages.
 
 Runs live in ``WORK_DIR/<method>/seed_<s>/``. A finished run (``al_results.json``) is reused, a
 started one (``al_state.json``) is resumed, so a rerun after a crash or Ctrl-C continues where it
@@ -21,8 +23,13 @@ Usage::
 
     python tools/make_mnist5k.py                       # once: data/mnist5k
     python tools/benchmarks/selection_quality.py [--methods learnloss random entropy coreset]
-        [--seeds 0 1 2] [--work-dir work_dirs/selection_quality] [--out-dir DIR] [--jobs 1]
-    python tools/benchmarks/selection_quality.py --methods all    # + the learning-loss variants
+        [--seeds 0 1 2] [--work-dir work_dirs/selection_quality] [--out-dir DIR]
+        [--jobs 1] [--threads N]
+    python tools/benchmarks/selection_quality.py --methods all --jobs 2 --threads 1  # + variants
+
+On a small CPU prefer one thread per run and as many runs as cores (``--jobs 2 --threads 1`` on
+2 cores): a LeNet-5 step is too small for two threads, which on a busy machine were 10-40 times
+slower per step than one.
 """
 import argparse
 import json
