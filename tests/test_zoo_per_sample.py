@@ -71,7 +71,8 @@ class Case:
 
 ZOO = {
     # mmdet single-stage
-    (DET, 'ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'): Case(size=(160, 160), entropy=True),
+    (DET, 'ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'):
+    Case(size=(160, 160), entropy=True),
     (DET, 'retinanet/retinanet_r18_fpn_1x_coco.py'): Case(),
     (DET, 'atss/atss_r50_fpn_1x_coco.py'): Case(),
     (DET, 'gfl/gfl_r50_fpn_1x_coco.py'): Case(),

@@ -9,10 +9,17 @@ architecture's own ``loss`` runs again on that sample alone with ``extract_feat`
 sample's slice of the kept features (no backbone recomputation). What belongs to which sample
 thus comes from the framework's own computation, never from the layout of a loss dict.
 
-A sample's target is therefore its loss computed alone. Where the framework normalises by the
-batch size (classifiers, mmpose heatmap heads), the targets average to the batch loss; where it
-normalises by the batch's number of positives or boxes (detectors), they are each image's loss
-as if it were the only image of its batch.
+A sample's target is therefore its loss computed alone. Where the framework averages over the
+batch (classifiers, mmpose heatmap and regression heads) the targets average to its loss; where
+it sums over the batch (mmpose SimCC's ``KLDiscretLoss``) they sum to it; where it normalises by
+the batch's positives or boxes (detectors) each is the image's loss as if it were the only image
+of its batch.
+
+Replays run without gradients, with BatchNorm layers on their running statistics (a batch of
+one has no usable batch statistics), on copies of the buffers and with every random generator
+seeded (RoI samplers, DINO's denoising noise, dropout) and restored after: a replay is a
+function of its sample alone, changes no model state and leaves training's random stream as it
+was.
 
 Adapters add what truly differs per family (build-time fixes, whether samples carry ground
 truth, the entropy strategy's uncertainty) and are picked by the architecture's class or its
@@ -32,7 +39,7 @@ LossDict = Dict[str, object]
 
 
 def slice_batch(feats, i: int):
-    """Sample ``i`` of batch-first tensors (nested in tuples, lists, dicts), keeping the batch dim."""
+    """Sample ``i`` of batch-first tensors (nested in tuples, lists, dicts), batch dim kept."""
     if isinstance(feats, Tensor):
         return feats[i:i + 1]
     if isinstance(feats, (tuple, list)):
@@ -346,8 +353,7 @@ class TwoStageDetectorAdapter(DetectorAdapter):
             probs = F.softmax(cls_score, dim=-1)
         image = rois[:, 0].long()  # each RoI's image index
         totals = probs.new_zeros(len(proposals)).index_add_(0, image, entropy(probs))
-        counts = probs.new_zeros(len(proposals)).index_add_(0, image, torch.ones_like(image,
-                                                                                      dtype=probs.dtype))
+        counts = torch.zeros_like(totals).index_add_(0, image, torch.ones_like(totals[image]))
         return totals / counts.clamp_min(1)
 
 
