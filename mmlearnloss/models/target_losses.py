@@ -125,10 +125,11 @@ def extract_feat_as(model: nn.Module, fn) -> Iterator[None]:
 
 @contextmanager
 def buffers_restored(model: nn.Module) -> Iterator[None]:
-    """Keep the block's changes to buffers (BatchNorm running statistics) out of the model.
+    """Keep the block's changes to buffers (counters, statistics) out of the model.
 
     The block runs on copies of the buffers, so the originals, which the batch loss's autograd
-    graph may hold, are not even touched in place.
+    graph may hold (BatchNorm's running statistics), are not even touched in place: restoring
+    them in place afterwards would break that graph's backward.
     """
     originals = [(module, name, buf) for module in model.modules()
                  for name, buf in module._buffers.items() if buf is not None]
