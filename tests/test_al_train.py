@@ -63,6 +63,23 @@ def build_dataset(cfg, scope):
         return DATASETS.build(cfg)
 
 
+def voc_split_ids(splits_dir, name, root):
+    """The ids ('VOC2007/000001') mmdet's VOCDataset loads from the split files ``name_<year>.txt``
+    written in ``splits_dir``, for the mini VOC set under ``root``."""
+    import mmdet.datasets  # noqa: F401
+    loaded = []
+    for year in ('VOC2007', 'VOC2012'):
+        path = splits_dir / f'{name}_{year}.txt'
+        if not path.exists():
+            continue
+        dataset = build_dataset(
+            dict(type='VOCDataset', data_root=str(root / 'data/mini/VOCdevkit'),
+                 ann_file=str(path), data_prefix=dict(sub_data_root=f'{year}/'), pipeline=[],
+                 test_mode=True), 'mmdet')
+        loaded += [f'{year}/{d["img_id"]}' for d in dataset]
+    return loaded
+
+
 CLS_OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=20', 'train_cfg.query_size=10',
                'train_cfg.subset_size=40', 'train_cfg.max_epochs=1',
                'train_dataloader.batch_size=10', 'val_dataloader.batch_size=10',
@@ -109,17 +126,7 @@ def test_detection_two_stages_write_voc_imagesets_that_mmdet_loads(mini_root, tm
                                                           range(1, 9)]
     assert_two_stages(state, 4, 4, pool)
     assert 'loss_pred' in result.stdout and 'pascal_voc/mAP' in result.stdout
-    import mmdet.datasets  # noqa: F401
-    loaded = []
-    for year in ('VOC2007', 'VOC2012'):
-        path = tmp_path / 'splits' / f'stage_1_labeled_{year}.txt'
-        if not path.exists():
-            continue
-        dataset = build_dataset(
-            dict(type='VOCDataset', data_root=str(mini_root / 'data/mini/VOCdevkit'),
-                 ann_file=str(path), data_prefix=dict(sub_data_root=f'{year}/'), pipeline=[],
-                 test_mode=True), 'mmdet')
-        loaded += [f'{year}/{d["img_id"]}' for d in dataset]
+    loaded = voc_split_ids(tmp_path / 'splits', 'stage_1_labeled', mini_root)
     assert sorted(loaded) == sorted(state['labeled'])
 
 

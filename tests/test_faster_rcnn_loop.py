@@ -9,7 +9,7 @@ from mmengine.registry import MODELS, DefaultScope
 
 import make_mini_datasets as mini
 from conftest import config_path
-from test_al_train import al_train, assert_two_stages, build_dataset, load_state
+from test_al_train import al_train, assert_two_stages, load_state, voc_split_ids
 
 CONFIG = 'faster-rcnn_voc_learnloss_mini.py'
 # The mini dataset below: 4 VOC2007 + 4 VOC2012 training images, 2 VOC2007 test images.
@@ -93,17 +93,7 @@ def test_learning_loss_two_stages_label_exactly_k_and_write_voc_imagesets(voc_ro
     scores = state['stages'][0]['scores']
     assert len(scores) == 2 and scores == sorted(scores, reverse=True)
     # the written splits are the VOC datasets mmdet builds for stage 2
-    import mmdet.datasets  # noqa: F401
-    loaded = []
-    for year in ('VOC2007', 'VOC2012'):
-        path = tmp_path / 'splits' / f'stage_1_labeled_{year}.txt'
-        if not path.exists():
-            continue
-        dataset = build_dataset(
-            dict(type='VOCDataset', data_root=str(voc_root / 'data/mini/VOCdevkit'),
-                 ann_file=str(path), data_prefix=dict(sub_data_root=f'{year}/'), pipeline=[],
-                 test_mode=True), 'mmdet')
-        loaded += [f'{year}/{d["img_id"]}' for d in dataset]
+    loaded = voc_split_ids(tmp_path / 'splits', 'stage_1_labeled', voc_root)
     assert sorted(loaded) == sorted(state['labeled'])
     rows = json.loads((tmp_path / 'al_results.json').read_text())['stages']
     assert [r['num_labeled'] for r in rows] == [2, 4]
