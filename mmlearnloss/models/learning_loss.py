@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from mmlearnloss.registry import MODELS
 from .losses import gather_batch, scale_for_ddp_mean, world_size
-from .target_losses import get_adapter
+from .target_losses import get_adapter, kept_features
 from .taps import FeatureTaps, TapOutputError, default_taps
 
 
@@ -35,7 +35,9 @@ class LearningLoss(BaseModel):
             pairs).
         val_target_loss (bool): In predict mode also compute each sample's real loss
             (``target_loss``) when the data samples carry ground truth, so
-            :class:`LossRankingMetric` can score the head. Costs a second forward pass.
+            :class:`LossRankingMetric` can score the head. Costs one replay of the
+            architecture's loss per sample on the features predict computed (no second
+            backbone pass).
         probe_shape (Sequence[int], optional): Shape of one input, without the batch dimension,
             for the dry pass that reads ``in_channels``, e.g. ``(1, 28, 28)``. By default
             ``(C, S, S)`` with C the input channels of the architecture's first 2-D convolution
@@ -115,13 +117,16 @@ class LearningLoss(BaseModel):
 
     def predict(self, inputs: Tensor, data_samples=None) -> list:
         """The architecture's predictions, each with ``pred_loss`` (and ``target_loss``)."""
-        with self.taps.record():
+        with self.taps.record(), kept_features(self.architecture) as feats:
             results = self.architecture(inputs, data_samples, mode='predict')
             pred_loss = self.loss_prediction_head(self.taps.outputs())
         target_loss = None
         if self.val_target_loss and self.adapter.has_targets(data_samples):
+            # Replayed on the features predict computed (its first extract_feat call: the
+            # unflipped inputs), so validation runs the backbone once.
             with torch.no_grad():
-                target_loss = self.adapter.loss(self.architecture, inputs, data_samples)[1]
+                target_loss = self.adapter.replay(self.architecture, inputs, data_samples,
+                                                  feats[0])
         for i, result in enumerate(results):
             result.pred_loss = pred_loss[i].detach()
             if target_loss is not None:

@@ -143,6 +143,20 @@ def buffers_restored(model: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
+def kept_features(model: nn.Module) -> Iterator[list]:
+    """Keep, in the yielded list, the output of every ``model.extract_feat`` call of the block."""
+    calls = []
+    extract_feat = model.extract_feat
+
+    def recording(*args, **kwargs):
+        calls.append(extract_feat(*args, **kwargs))
+        return calls[-1]
+
+    with extract_feat_as(model, recording):
+        yield calls
+
+
+@contextmanager
 def batch_norms_frozen(model: nn.Module) -> Iterator[None]:
     """BatchNorm layers in eval mode (running statistics) for the block.
 
@@ -189,14 +203,7 @@ class ReplayAdapter:
 
     def loss(self, model: nn.Module, inputs, data_samples) -> Tuple[LossDict, Tensor]:
         """The architecture's loss dict (with gradients) and the per-sample losses [B]."""
-        calls = []
-        extract_feat = model.extract_feat
-
-        def recording(*args, **kwargs):
-            calls.append(extract_feat(*args, **kwargs))
-            return calls[-1]
-
-        with extract_feat_as(model, recording):
+        with kept_features(model) as calls:
             try:
                 losses = model.loss(inputs, data_samples)
             except Exception as exc:
@@ -233,11 +240,14 @@ class ReplayAdapter:
                         batch_norms_frozen(model), buffers_restored(model):
                     per_sample.append(total_loss(model.loss(inputs[i:i + 1], [data_samples[i]])))
             except Exception as exc:
+                hint = '' if model.training else (
+                    ' If it needs training mode (mmdet Deformable DETR, DINO), validate without '
+                    'target losses: LearningLoss(val_target_loss=False).')
                 raise RuntimeError(
                     f'Cannot compute the per-sample loss of {describe(model)}: its loss failed '
                     f'on sample {i} alone ({type(exc).__name__}: {exc}). Register an adapter '
                     f'for {type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS.'
-                ) from exc
+                    f'{hint}') from exc
         return torch.stack(per_sample)
 
     def uncertainty(self, model: nn.Module, inputs, data_samples) -> Tensor:
