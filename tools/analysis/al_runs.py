@@ -217,6 +217,16 @@ def strategy_order(strategies) -> List[str]:
     return known + sorted(s for s in strategies if s not in STRATEGY_STYLES)
 
 
+def mean_std(values: Sequence[float]) -> Dict[str, float]:
+    """Mean and sample std (ddof=1; 0 for one value) of the finite values, and their count."""
+    values = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return dict(mean=float('nan'), std=float('nan'), n=0)
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.
+    return dict(mean=mean, std=math.sqrt(var), n=len(values))
+
+
 def aggregate(runs: Sequence[Run], metric: str) -> Dict[str, Curve]:
     """Mean and sample standard deviation (ddof=1; 0 for one trial) of ``metric`` over the
     trials of each method (strategy or variant), at every number of labels any trial reached.
@@ -236,12 +246,10 @@ def aggregate(runs: Sequence[Run], metric: str) -> Dict[str, Curve]:
         xs = sorted(values[strategy])
         means, stds, trials = [], [], []
         for x in xs:
-            v = values[strategy][x]
-            mean = sum(v) / len(v)
-            var = sum((a - mean) ** 2 for a in v) / (len(v) - 1) if len(v) > 1 else 0.
-            means.append(mean)
-            stds.append(math.sqrt(var))
-            trials.append(len(v))
+            stat = mean_std(values[strategy][x])
+            means.append(stat['mean'])
+            stds.append(stat['std'])
+            trials.append(stat['n'])
         curves[strategy] = Curve(strategy, xs, means, stds, trials)
     return curves
 

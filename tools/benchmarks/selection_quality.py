@@ -33,7 +33,6 @@ slower per step than one.
 """
 import argparse
 import json
-import math
 import os
 import os.path as osp
 import re
@@ -46,7 +45,7 @@ from typing import Dict, List, Optional, Sequence
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 
-from al_runs import AnalysisError, Run, load_run, save_figure  # noqa: E402
+from al_runs import AnalysisError, Run, load_run, mean_std, save_figure  # noqa: E402
 
 CONFIG_DIR = osp.join('configs', 'mnist5k')
 #: Method name -> config (in ``configs/mnist5k/``). The first four are the paper's comparison.
@@ -197,16 +196,6 @@ def _clock(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------------------- results
-def mean_std(values: Sequence[float]) -> Dict[str, float]:
-    """Mean and sample std (ddof=1; 0 for one value) of the finite values."""
-    values = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return dict(mean=float('nan'), std=float('nan'), n=0)
-    mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.
-    return dict(mean=mean, std=math.sqrt(var), n=len(values))
-
-
 def curve_auc(num_labeled: Sequence[float], values: Sequence[float]) -> float:
     """Area under a metric-vs-labels curve (trapezoids) divided by the label range: the
     curve's mean value, in the metric's unit. One point: that value."""
