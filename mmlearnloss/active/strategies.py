@@ -20,20 +20,23 @@ Configs reach the strategies as ``strategy=dict(type='mmlearnloss.LearningLossSt
 :func:`build_strategy` also takes the short names ``'random'``, ``'entropy'``, ``'coreset'`` and
 ``'learning_loss'``.
 """
+import logging
 import math
 from collections.abc import Mapping
-from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union
+from contextlib import contextmanager
+from typing import Dict, Hashable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 from mmlearnloss.registry import TASK_UTILS
 
 __all__ = [
     'BaseStrategy', 'RandomStrategy', 'TopScoreStrategy', 'EntropyStrategy', 'LearningLossStrategy',
-    'CoresetStrategy', 'DiverseLearningLossStrategy', 'k_center_greedy', 'build_strategy',
-    'STRATEGY_NAMES'
+    'CoresetStrategy', 'DiverseLearningLossStrategy', 'k_center_greedy', 'resolve_device',
+    'build_strategy', 'STRATEGY_NAMES'
 ]
 
 ValuesLike = Union[Tensor, np.ndarray, Sequence[float]]
@@ -41,6 +44,10 @@ ValuesLike = Union[Tensor, np.ndarray, Sequence[float]]
 # Elements of a block of rows processed at once (16 MB of float32): bounds the temporaries of the
 # distances to the labeled set and of the squared norms, whatever N.
 _DISTANCE_BLOCK_ELEMENTS = 1 << 22
+# On a GPU: the size of the buffer that streams the rows that do not fit and holds a block of
+# distances to the labeled set.
+_DEVICE_BLOCK_BYTES = 256 << 20
+MIB = 1 << 20
 
 
 class BaseStrategy:
@@ -169,10 +176,21 @@ class CoresetStrategy(BaseStrategy):
     Repeatedly labels the pool sample farthest (Euclidean) from its nearest center, the centers
     being the labeled samples and those already picked. With no labeled set the first pick is a
     pool sample drawn with ``seed``. See :func:`k_center_greedy` for cost and memory.
+
+    Args:
+        device (str): Where the selection runs: ``'auto'`` (default: this process's GPU when
+            CUDA is available, else the CPU), ``'cuda'``, ``'cuda:N'`` or ``'cpu'``. Both paths
+            pick the same samples up to ties; asking for a GPU without CUDA logs one line and
+            runs on the CPU.
     """
 
     needs = 'features'
     needs_labeled = True
+
+    def __init__(self, device: str = 'auto'):
+        if device != 'auto':
+            _parse_device(device)
+        self.device = device
 
     def select_indices(self, num_samples, k, values, labeled_values, seed):
         if values.dim() != 2:
@@ -184,7 +202,10 @@ class CoresetStrategy(BaseStrategy):
                                            or labeled_values.shape[1] != values.shape[1]):
             raise ValueError(f'labeled_values must be [M, D] features with the pool\'s '
                              f'D={values.shape[1]}, got shape {list(labeled_values.shape)}')
-        return k_center_greedy(values, k, centers=labeled_values, seed=seed)
+        return k_center_greedy(values, k, centers=labeled_values, seed=seed, device=self.device)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(device={self.device!r})'
 
 
 @TASK_UTILS.register_module()
@@ -201,15 +222,19 @@ class DiverseLearningLossStrategy(BaseStrategy):
 
     Args:
         candidate_factor (float): Candidates per sample to label (>= 1). Defaults to 3.
+        device (str): Where the k-Center-Greedy step runs, as in :class:`CoresetStrategy`.
     """
 
     needs = ('pred_loss', 'features')
 
-    def __init__(self, candidate_factor: float = 3.0):
+    def __init__(self, candidate_factor: float = 3.0, device: str = 'auto'):
         if not candidate_factor >= 1:
             raise ValueError(f'candidate_factor must be >= 1 (candidates per sample to label), '
                              f'got {candidate_factor!r}')
         self.candidate_factor = float(candidate_factor)
+        if device != 'auto':
+            _parse_device(device)
+        self.device = device
 
     def select_indices(self, num_samples, k, values, labeled_values, seed):
         pred_loss, features = values['pred_loss'], values['features']
@@ -222,27 +247,34 @@ class DiverseLearningLossStrategy(BaseStrategy):
         num_candidates = min(num_samples, math.ceil(self.candidate_factor * k))
         # Stable descending sort: equal losses keep pool order, as in LearningLossStrategy.
         candidates = torch.sort(pred_loss, descending=True, stable=True).indices[:num_candidates]
-        picked = k_center_greedy(features[candidates], k, first=0)
+        picked = k_center_greedy(features[candidates], k, first=0, device=self.device)
         return candidates[picked]
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(candidate_factor={self.candidate_factor:g})'
+        return (f'{type(self).__name__}(candidate_factor={self.candidate_factor:g}, '
+                f'device={self.device!r})')
 
 
 def k_center_greedy(features: Tensor,
                     k: int,
                     centers: Optional[Tensor] = None,
                     seed: int = 0,
-                    first: Optional[int] = None) -> Tensor:
+                    first: Optional[int] = None,
+                    device: str = 'cpu') -> Tensor:
     """Greedy k-center selection; returns the ``[k]`` indices of ``features`` picked, in order.
 
     Each step picks the point with the largest distance to its nearest center and makes it a center.
     Ties go to the lowest index. Distances are squared Euclidean, ``|a|² - 2ab + |b|²`` with the
-    squared norms computed once (same argmax as Euclidean). Memory beyond the inputs is O(N): a
-    running min-distance vector and one distance vector per step, never an N×N matrix; the initial
-    distances to ``centers`` are computed in blocks of rows. Time is one ``[N, D]`` mat-vec per pick
-    (100k x 512, K=1000: about 20 s on 2 CPU cores, see tools/benchmarks/kcenter_benchmark.py).
-    Runs on CPU in float32; other inputs are copied once.
+    squared norms computed once (same argmax as Euclidean), in float32. Memory beyond the inputs is
+    O(N): a running min-distance vector and one distance vector per step, never an N×N matrix; the
+    initial distances to ``centers`` are computed in blocks of rows. Time is one ``[N, D]`` mat-vec
+    per pick (100k x 512, K=1000: about 20 s on 2 CPU cores, see
+    tools/benchmarks/kcenter_benchmark.py).
+
+    On a GPU the same steps run on the device, in the same order, so the picks are the CPU's up to
+    ties (rounding may order two equal distances differently). The features are copied to the GPU
+    once if they fit in 80% of its free memory; otherwise the rows that fit stay there and the rest
+    are streamed through in blocks each step (slower, never out of memory).
 
     Args:
         features (Tensor): ``[N, D]`` points to choose from.
@@ -252,21 +284,46 @@ def k_center_greedy(features: Tensor,
         seed (int): Seed for that first pick. Defaults to 0.
         first (int, optional): Without ``centers``, the index of the first pick instead of a
             random one.
+        device (str): ``'cpu'`` (default), ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (this
+            process's GPU if CUDA is available, else the CPU). A GPU asked for without CUDA logs
+            one line and runs on the CPU.
 
     Returns:
-        Tensor: ``[k]`` int64 indices, no duplicates.
+        Tensor: ``[k]`` int64 indices (on the CPU), no duplicates.
     """
-    points = features.detach().to(device='cpu', dtype=torch.float32).contiguous()
-    num_points = points.shape[0]
+    num_points = features.shape[0]
     if not 1 <= k <= num_points:
         raise ValueError(f'k_center_greedy asked for k={k} of {num_points} points')
-    squared_norms = _squared_norms(points)
+    if centers is not None and centers.shape[0] == 0:
+        centers = None
+    first_index = None
+    if centers is None and first is not None:
+        if not 0 <= first < num_points:
+            raise ValueError(f'k_center_greedy: first={first} is not an index of the '
+                             f'{num_points} points')
+        first_index = int(first)
+    elif centers is None:
+        generator = torch.Generator().manual_seed(seed)
+        first_index = int(torch.randint(num_points, (1, ), generator=generator))
+    run_on = resolve_device(device)
+    if run_on.type == 'cuda':
+        picked = _k_center_greedy_on_device(features, k, centers, first_index, run_on)
+        if picked is not None:
+            return picked
+    return _k_center_greedy_cpu(features, k, centers, first_index)
 
-    if centers is not None and centers.shape[0] > 0:
+
+def _k_center_greedy_cpu(features: Tensor, k: int, centers: Optional[Tensor],
+                         first_index: Optional[int]) -> Tensor:
+    """:func:`k_center_greedy` on the CPU; ``first_index`` is the first pick when there are no
+    centers."""
+    points = features.detach().to(device='cpu', dtype=torch.float32).contiguous()
+    num_points = points.shape[0]
+    squared_norms = _squared_norms(points)
+    if centers is not None:
         centers = centers.detach().to(device='cpu', dtype=torch.float32).contiguous()
         min_distance = _min_squared_distance(points, squared_norms, centers)
     else:
-        centers = None
         min_distance = torch.full((num_points, ), float('inf'))
 
     # The [N] bookkeeping runs in numpy on views of the tensors: single-threaded, it skips a thread
@@ -278,17 +335,8 @@ def k_center_greedy(features: Tensor,
     distance_np = distance.numpy()
     picked = []
     for step in range(k):
-        if step == 0 and centers is None and first is not None:
-            if not 0 <= first < num_points:
-                raise ValueError(f'k_center_greedy: first={first} is not an index of the '
-                                 f'{num_points} points')
-            index = int(first)
-        elif step == 0 and centers is None:
-            generator = torch.Generator().manual_seed(seed)
-            index = int(torch.randint(num_points, (1, ), generator=generator))
-        else:
-            # argmax returns the first maximum: ties go to the lowest index.
-            index = int(np.argmax(min_distance))
+        # argmax returns the first maximum: ties go to the lowest index.
+        index = first_index if step == 0 and centers is None else int(np.argmax(min_distance))
         picked.append(index)
         if step == k - 1:
             break
@@ -306,14 +354,144 @@ def k_center_greedy(features: Tensor,
     return torch.tensor(picked, dtype=torch.long)
 
 
-def _min_squared_distance(points: Tensor, squared_norms: Tensor, centers: Tensor) -> Tensor:
-    """``[N]`` squared distance of each point to its nearest center, in blocks of rows."""
+def _k_center_greedy_on_device(features: Tensor,
+                               k: int,
+                               centers: Optional[Tensor],
+                               first_index: Optional[int],
+                               device: torch.device,
+                               max_device_bytes: Optional[int] = None) -> Optional[Tensor]:
+    """:func:`k_center_greedy` on ``device``, the CPU path's steps in its order.
+
+    Rows of ``features`` that fit in ``max_device_bytes`` (default 80% of the device's free
+    memory), after the ``[N]`` vectors, the centers and two block buffers, are copied to the
+    device once; the others are copied through a block buffer at every step. Returns None, after
+    one log line, when not even those fit: the caller then runs on the CPU. Runs on CPU tensors
+    too (``device='cpu'``), which is how the CPU test suite checks it.
+    """
+    features = features.detach()
+    num_points, dim = features.shape
+    row_bytes = 4 * dim
+    if max_device_bytes is None:
+        max_device_bytes = (int(0.8 * torch.cuda.mem_get_info(device)[0])
+                            if device.type == 'cuda' else 1 << 62)
+    block_rows = min(num_points, max(1, _DEVICE_BLOCK_BYTES // row_bytes))
+    num_centers = 0 if centers is None else centers.shape[0]
+    # [N] float32 vectors (squared norms, running minimum, one step's distances), the centers,
+    # a block of distances to them and the buffer that streams the rows that do not fit.
+    overhead = 3 * 4 * num_points + num_centers * row_bytes + 2 * _DEVICE_BLOCK_BYTES
+    resident_rows = min(num_points, max(0, (max_device_bytes - overhead) // row_bytes))
+    if overhead > max_device_bytes:
+        _log_once(f'k-Center-Greedy: {num_points} x {dim} features leave too little free memory '
+                  f'on {device} ({max_device_bytes / MIB:.0f} MiB usable); running on the CPU.')
+        return None
+    with _exact_float32(device):
+        resident = features[:resident_rows].to(device=device, dtype=torch.float32)
+        streamed = features[resident_rows:].to(device='cpu', dtype=torch.float32)
+        buffer = (torch.empty(block_rows, dim, device=device)
+                  if resident_rows < num_points else None)
+
+        def segments():
+            """``(rows, points on the device)`` covering all points, in order."""
+            if resident_rows:
+                yield slice(0, resident_rows), resident
+            for start in range(0, streamed.shape[0], block_rows):
+                rows = min(block_rows, streamed.shape[0] - start)
+                buffer[:rows].copy_(streamed[start:start + rows])
+                yield slice(resident_rows + start, resident_rows + start + rows), buffer[:rows]
+
+        squared_norms = torch.empty(num_points, device=device)
+        for rows, points in segments():
+            squared_norms[rows] = _squared_norms(points)
+        first_is_given = centers is None
+        if centers is not None:
+            centers = centers.detach().to(device=device, dtype=torch.float32)
+            min_distance = torch.empty(num_points, device=device)
+            for rows, points in segments():
+                min_distance[rows] = _min_squared_distance(points, squared_norms[rows], centers,
+                                                           _DEVICE_BLOCK_BYTES // 4)
+            del centers
+        else:
+            min_distance = torch.full((num_points, ), float('inf'), device=device)
+
+        distance = torch.empty(num_points, device=device)
+        picked = []
+        for step in range(k):
+            # Ties go to the lowest index: argmax returns the first maximum on every device.
+            index = (first_index if step == 0 and first_is_given else
+                     int(torch.argmax(min_distance)))
+            picked.append(index)
+            if step == k - 1:
+                break
+            center = (resident[index] if index < resident_rows else
+                      streamed[index - resident_rows].to(device))
+            for rows, points in segments():
+                torch.mv(points, center, out=distance[rows])
+            distance.mul_(-2).add_(squared_norms).add_(squared_norms[index]).clamp_min_(0)
+            torch.minimum(min_distance, distance, out=min_distance)
+            min_distance[index] = -float('inf')
+    return torch.tensor(picked, dtype=torch.long)
+
+
+def resolve_device(device: Union[str, torch.device]) -> torch.device:
+    """The device a selection runs on: ``'auto'`` is this process's GPU when CUDA is available,
+    else the CPU; a GPU asked for without CUDA logs one line and gives the CPU."""
+    if device == 'auto':
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    resolved = _parse_device(device)
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        _log_once(f'k-Center-Greedy: device={str(device)!r} asked for, but CUDA is not '
+                  f'available; running on the CPU.')
+        return torch.device('cpu')
+    if resolved.type == 'cuda' and resolved.index is None:
+        resolved = torch.device('cuda', torch.cuda.current_device())
+    return resolved
+
+
+def _parse_device(device: Union[str, torch.device]) -> torch.device:
+    """``device`` as a CPU or CUDA torch.device; a clear error for anything else."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        resolved = None
+    if resolved is None or resolved.type not in ('cpu', 'cuda'):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return resolved
+
+
+@contextmanager
+def _exact_float32(device: torch.device) -> Iterator[None]:
+    """float32 matrix products without TF32 on the GPU, as on the CPU (same picks)."""
+    if device.type != 'cuda':
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+_LOGGED = set()
+
+
+def _log_once(message: str) -> None:
+    if message not in _LOGGED:
+        _LOGGED.add(message)
+        print_log(message, logger='current', level=logging.WARNING)
+
+
+def _min_squared_distance(points: Tensor, squared_norms: Tensor, centers: Tensor,
+                          block_elements: int = None) -> Tensor:
+    """``[N]`` squared distance of each point to its nearest center, in blocks of rows of at most
+    ``block_elements`` distances, on the points' device."""
+    block_elements = block_elements or _DISTANCE_BLOCK_ELEMENTS
     center_norms = _squared_norms(centers)
-    rows = min(points.shape[0], max(1, _DISTANCE_BLOCK_ELEMENTS // centers.shape[0]))
+    rows = min(points.shape[0], max(1, block_elements // centers.shape[0]))
     # One block buffer reused with out=: a fresh block per iteration fragments the heap and the
     # freed blocks stay resident (measured: +16 MB of RSS per block).
-    buffer = torch.empty(rows, centers.shape[0])
-    min_distance = torch.empty(points.shape[0])
+    buffer = points.new_empty(rows, centers.shape[0])
+    min_distance = points.new_empty(points.shape[0])
     for start in range(0, points.shape[0], rows):
         block = slice(start, start + rows)
         distance = buffer[:min(rows, points.shape[0] - start)]
@@ -327,8 +505,8 @@ def _min_squared_distance(points: Tensor, squared_norms: Tensor, centers: Tensor
 def _squared_norms(points: Tensor) -> Tensor:
     """``[N]`` sums of squares (exact for small integers, unlike a squared norm), in blocks."""
     rows = min(points.shape[0], max(1, _DISTANCE_BLOCK_ELEMENTS // max(1, points.shape[1])))
-    buffer = torch.empty(rows, points.shape[1])
-    norms = torch.empty(points.shape[0])
+    buffer = points.new_empty(rows, points.shape[1])
+    norms = points.new_empty(points.shape[0])
     for start in range(0, points.shape[0], rows):
         block = slice(start, start + rows)
         squares = buffer[:min(rows, points.shape[0] - start)]
