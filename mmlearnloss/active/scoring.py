@@ -3,7 +3,8 @@ import copy
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.dist import all_gather_object, broadcast, get_world_size, is_main_process
+from mmengine.dist import (all_gather, all_gather_object, broadcast, get_world_size,
+                           is_main_process)
 from mmengine.model import is_model_wrapper
 from mmengine.utils import ProgressBar
 from torch import Tensor
@@ -107,18 +108,39 @@ def score_pool(model, loader, ids: Sequence[str],
 
 
 def _gather(shard: List[int], values: List[Tensor], num_ids: int) -> Tensor:
-    """Every rank's values of its ``shard`` (dataset indices), as one tensor in dataset order."""
-    local = torch.cat(values) if values else torch.empty(0)
-    if len(local) != len(shard):
-        raise RuntimeError(f'This rank scored {len(local)} samples but its shard has '
-                           f'{len(shard)}.')
-    gathered = all_gather_object((shard, local)) if get_world_size() > 1 else [(shard, local)]
-    template = next(vals for _, vals in gathered if len(vals))
+    """Every rank's values of its ``shard`` (dataset indices), as one tensor in dataset order.
+
+    The values travel as tensors (a rank's shard padded to the longest), never pickled: core-set
+    features of a large pool are gigabytes. Only each rank's row count, shape and dtype are
+    exchanged as objects.
+    """
+    local = torch.cat(values) if values else None
+    if len(shard) != (0 if local is None else len(local)):
+        raise RuntimeError(f'This rank scored {0 if local is None else len(local)} samples but '
+                           f'its shard has {len(shard)}.')
+    indices = torch.as_tensor(shard, dtype=torch.long)
+    if get_world_size() == 1:
+        gathered = [(indices, local)] if local is not None else []
+    else:
+        meta = all_gather_object(
+            (len(shard), None if local is None else (tuple(local.shape[1:]), local.dtype)))
+        counts = [count for count, _ in meta]
+        row_shape, dtype = next(m for _, m in meta if m is not None)
+        longest = max(counts)
+        padded = torch.zeros((longest, *row_shape), dtype=dtype)
+        padded_indices = torch.full((longest, ), -1, dtype=torch.long)
+        if local is not None:
+            padded[:len(local)] = local
+            padded_indices[:len(local)] = indices
+        gathered = [(rank_indices[:count], rank_values[:count]) for count, rank_indices, rank_values
+                    in zip(counts, all_gather(padded_indices), all_gather(padded)) if count]
+    if not gathered:
+        raise RuntimeError('No rank scored any sample.')
+    template = gathered[0][1]
     full = template.new_empty((num_ids, *template.shape[1:]))
-    for indices, vals in gathered:
-        if len(indices):
-            full[torch.as_tensor(indices, dtype=torch.long)] = vals
-    counts = sum(len(indices) for indices, _ in gathered)
-    if counts != num_ids:
-        raise RuntimeError(f'The ranks scored {counts} samples in all, expected {num_ids}.')
+    for rank_indices, rank_values in gathered:
+        full[rank_indices] = rank_values
+    total = sum(len(rank_indices) for rank_indices, _ in gathered)
+    if total != num_ids:
+        raise RuntimeError(f'The ranks scored {total} samples in all, expected {num_ids}.')
     return full
