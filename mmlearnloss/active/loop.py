@@ -62,7 +62,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         val_interval (int): Also evaluate every ``val_interval`` epochs within a stage; every
             stage is evaluated at its end regardless. Defaults to 0 (end of stage only).
         score_batch_size (int, optional): Batch size of the scoring loader (default: the
-            val dataloader's).
+            val dataloader's). Scoring keeps no activations for backward, so on a GPU it takes
+            a larger batch than validation.
+        score_amp (bool): Score under mixed precision (float16 on a GPU, bfloat16 on the CPU);
+            the scores are float32. Defaults to False.
+        score_pin_memory (bool, optional): ``pin_memory`` of the scoring loader (default: the
+            val dataloader's); pinned batches copy to the GPU faster.
         oracle (str): Who labels the selection. ``'simulated'`` (default, as the paper): the
             dataset's own annotations. ``'manual'``: after each selection the run writes the
             query for annotators (``WORK_DIR/queries/stage_<k>/``: the samples in the dataset's
@@ -93,6 +98,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  reinit: bool = True,
                  val_interval: int = 0,
                  score_batch_size: Optional[int] = None,
+                 score_amp: bool = False,
+                 score_pin_memory: Optional[bool] = None,
                  oracle: Union[str, dict] = 'simulated',
                  method: Optional[str] = None,
                  resume: bool = False):
@@ -117,6 +124,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.reinit = reinit
         self.stage_val_interval = val_interval
         self.score_batch_size = score_batch_size
+        self.score_amp = bool(score_amp)
+        self.score_pin_memory = score_pin_memory
         self.label_studio = build_oracle(oracle)  # None unless dict(type='label_studio')
         self.oracle = 'label_studio' if self.label_studio is not None else oracle
         self.method = method or self.strategy.name
@@ -318,11 +327,16 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     def score(self, ids: List[str], needs: Union[str, Sequence[str]], name: str):
         """Score ``ids`` with the model; returns (ids in scoring order, values)."""
         loader_cfg, ordered = pool_loader_cfg(self.runner.cfg.val_dataloader, self.pool, ids,
-                                              self.splits_dir, name, self.score_batch_size)
+                                              self.splits_dir, name, self.score_batch_size,
+                                              self.score_pin_memory)
         loader = self.runner.build_dataloader(loader_cfg)
         what = needs if isinstance(needs, str) else ', '.join(needs)
-        print_log(f'Scoring {len(ordered)} samples ({what})', logger='current')
-        return score_pool(self.runner.model, loader, ordered, needs)
+        options = [f'batch size {loader_cfg["batch_size"]}']
+        options += ['mixed precision'] if self.score_amp else []
+        options += ['pinned memory'] if loader_cfg.get('pin_memory') else []
+        print_log(f'Scoring {len(ordered)} samples ({what}; {", ".join(options)})',
+                  logger='current')
+        return score_pool(self.runner.model, loader, ordered, needs, amp=self.score_amp)
 
     # ------------------------------------------------------------------------------- state
     def _load_or_create_state(self) -> ALState:

@@ -1,5 +1,6 @@
 """Scoring a pool of samples with a LearningLoss model, on one process or sharded over ranks."""
 import copy
+from contextlib import nullcontext
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -11,12 +12,14 @@ from torch import Tensor
 
 
 def pool_loader_cfg(val_dataloader, pool, ids: Sequence[str], out_dir: str, name: str,
-                    batch_size: Optional[int] = None) -> Tuple[dict, List[str]]:
+                    batch_size: Optional[int] = None,
+                    pin_memory: Optional[bool] = None) -> Tuple[dict, List[str]]:
     """A dataloader config that iterates ``ids`` of ``pool`` once, in order, for scoring.
 
     It is ``val_dataloader`` (pipeline, batch size, workers: no training augmentation) with the
     dataset replaced by the pool's split (written to ``out_dir``) and a sequential sampler that
-    shards over ranks without padding.
+    shards over ranks without padding; ``batch_size`` and ``pin_memory``, when given, replace
+    the val loader's.
 
     Returns:
         tuple[dict, list[str]]: The config and the ids in the order the loader yields them.
@@ -29,6 +32,8 @@ def pool_loader_cfg(val_dataloader, pool, ids: Sequence[str], out_dir: str, name
     loader_cfg['persistent_workers'] = False
     if batch_size:
         loader_cfg['batch_size'] = batch_size
+    if pin_memory is not None:
+        loader_cfg['pin_memory'] = pin_memory
     return loader_cfg, ordered
 
 
@@ -62,9 +67,20 @@ def sync_buffers(model) -> None:
             broadcast(buffer, src=0)
 
 
+def scoring_autocast(model, amp: bool):
+    """Mixed precision for scoring when ``amp``: float16 on a GPU, bfloat16 on the CPU (where
+    float16 matrix products are slow or missing). Values are returned in float32 either way."""
+    if not amp:
+        return nullcontext()
+    param = next(model.parameters(), None)
+    device_type = 'cpu' if param is None else param.device.type
+    return torch.autocast(device_type=device_type,
+                          dtype=torch.float16 if device_type == 'cuda' else torch.bfloat16)
+
+
 @torch.no_grad()
-def score_pool(model, loader, ids: Sequence[str],
-               needs: Union[str, Sequence[str]]) -> Tuple[List[str], Union[Tensor, dict]]:
+def score_pool(model, loader, ids: Sequence[str], needs: Union[str, Sequence[str]],
+               amp: bool = False) -> Tuple[List[str], Union[Tensor, dict]]:
     """Run ``model.score_step`` over ``loader`` and return ``(ids, values)`` aligned by position.
 
     ``loader`` iterates a dataset whose i-th sample is ``ids[i]``, with mmengine's
@@ -78,6 +94,7 @@ def score_pool(model, loader, ids: Sequence[str],
         ids (Sequence[str]): Sample ids in dataset order.
         needs (str | Sequence[str]): ``'pred_loss'``, ``'features'`` or ``'uncertainty'``; or
             several of them, in one pass: ``values`` is then a dict keyed by them.
+        amp (bool): Score under mixed precision (:func:`scoring_autocast`).
     """
     model = model.module if is_model_wrapper(model) else model
     if not hasattr(model, 'score_step'):
@@ -94,7 +111,8 @@ def score_pool(model, loader, ids: Sequence[str],
     values = {name: [] for name in names}
     bar = ProgressBar(len(ids)) if is_main_process() else None
     for data in loader:
-        batch = model.score_step(data, needs=names)
+        with scoring_autocast(model, amp):
+            batch = model.score_step(data, needs=names)
         for name in names:
             values[name].append(batch[name].float().cpu())
         if bar is not None:
