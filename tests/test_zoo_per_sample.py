@@ -328,6 +328,47 @@ def test_predict_and_score_give_one_pred_loss_per_sample(zoo):
         assert all(torch.isfinite(r.target_loss) for r in results)
 
 
+def test_validation_target_losses_reuse_the_predict_pass_and_equal_the_replay(zoo):
+    model, arch = zoo.model, zoo.arch
+    if not model.val_target_loss:
+        pytest.skip('validated without target losses: its loss runs in training mode only')
+    model.eval()
+    inputs, samples = make_batch(arch, zoo.scope, zoo.case, training=False)
+    calls = {}
+
+    def counted(name, forward):
+        def run(*args, **kwargs):  # counts the forwards that really run
+            calls[name] = calls.get(name, 0) + 1
+            return forward(*args, **kwargs)
+        return run
+
+    children = dict(arch.named_children())
+    for name, child in children.items():
+        child.forward = counted(name, child.forward)
+    try:
+        with torch.no_grad():
+            model.val_target_loss = False
+            model.predict(inputs, samples)
+            plain, calls = calls, {}
+            model.val_target_loss = True
+            results = model.predict(inputs, samples)
+            with_targets = calls
+    finally:
+        for child in children.values():
+            del child.forward
+    with torch.no_grad():
+        replayed = model.adapter.replay(arch, inputs, samples, arch.extract_feat(inputs))
+    torch.testing.assert_close(torch.stack([r.target_loss for r in results]), replayed,
+                               rtol=1e-3, atol=1e-4)
+    # The backbone and neck run once per batch either way; so do the heads that take their
+    # output (not the RoI and DETR heads, which take proposals or queries).
+    once = [name for name in ('backbone', 'neck', 'head', 'bbox_head', 'rpn_head')
+            if name in plain and not (name == 'bbox_head' and hasattr(arch, 'roi_head')
+                                      or name == 'bbox_head' and hasattr(arch, 'decoder'))]
+    assert 'backbone' in once
+    assert {name: with_targets[name] for name in once} == {name: plain[name] for name in once}
+
+
 def test_a_loss_that_needs_training_mode_asks_to_validate_without_target_losses(zoo):
     if not zoo.case.train_only:
         pytest.skip('the loss runs in eval mode')

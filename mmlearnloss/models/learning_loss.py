@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from mmlearnloss.registry import MODELS
 from .losses import gather_batch, scale_for_ddp_mean, world_size
-from .target_losses import get_adapter, kept_features
+from .target_losses import get_adapter, kept_features, kept_head_outputs
 from .taps import FeatureTaps, TapOutputError, default_taps
 
 
@@ -36,8 +36,8 @@ class LearningLoss(BaseModel):
         val_target_loss (bool): In predict mode also compute each sample's real loss
             (``target_loss``) when the data samples carry ground truth, so
             :class:`LossRankingMetric` can score the head. Costs one replay of the
-            architecture's loss per sample on the features predict computed (no second
-            backbone pass).
+            architecture's loss per sample on the features and head outputs predict computed
+            (no second backbone or head pass).
         probe_shape (Sequence[int], optional): Shape of one input, without the batch dimension,
             for the dry pass that reads ``in_channels``, e.g. ``(1, 28, 28)``. By default
             ``(C, S, S)`` with C the input channels of the architecture's first 2-D convolution
@@ -117,16 +117,17 @@ class LearningLoss(BaseModel):
 
     def predict(self, inputs: Tensor, data_samples=None) -> list:
         """The architecture's predictions, each with ``pred_loss`` (and ``target_loss``)."""
-        with self.taps.record(), kept_features(self.architecture) as feats:
+        with self.taps.record(), kept_features(self.architecture) as feats, \
+                kept_head_outputs(self.architecture, feats) as head_outputs:
             results = self.architecture(inputs, data_samples, mode='predict')
             pred_loss = self.loss_prediction_head(self.taps.outputs())
         target_loss = None
         if self.val_target_loss and self.adapter.has_targets(data_samples):
-            # Replayed on the features predict computed (its first extract_feat call: the
-            # unflipped inputs), so validation runs the backbone once.
+            # Replayed on the features and head outputs predict computed (its first
+            # extract_feat call: the unflipped inputs), so validation runs them once.
             with torch.no_grad():
                 target_loss = self.adapter.replay(self.architecture, inputs, data_samples,
-                                                  feats[0])
+                                                  feats[0], head_outputs)
         for i, result in enumerate(results):
             result.pred_loss = pred_loss[i].detach()
             if target_loss is not None:

@@ -28,7 +28,7 @@ nearest registered base class in :data:`ADAPTERS`.
 import inspect
 import random
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -157,6 +157,73 @@ def kept_features(model: nn.Module) -> Iterator[list]:
 
 
 @contextmanager
+def kept_head_outputs(model: nn.Module, feats: list) -> Iterator[dict]:
+    """Keep, in the yielded dict, the output of each direct submodule of ``model`` (a head)
+    called on the first kept features ``feats[0]`` (see :func:`kept_features`), by module.
+
+    Wraps ``forward`` rather than hooking ``__call__``: heads call ``self.forward`` directly too
+    (mmpose's flip test). Outputs are copied: a predict step may post-process them in place.
+    """
+    outputs = {}
+
+    def keeping(module, forward):
+        def keep(*args, **kwargs):
+            output = forward(*args, **kwargs)
+            if module not in outputs and feats and args and args[0] is feats[0]:
+                outputs[module] = _copied(output)
+            return output
+        return keep
+
+    with forwards_replaced({module: keeping(module, module.forward)
+                            for module in model.children()}):
+        yield outputs
+
+
+@contextmanager
+def head_outputs_as(outputs: dict, feats, i: Optional[int] = None) -> Iterator[None]:
+    """Heads called on ``feats`` return their kept ``outputs`` (sample ``i`` of them, or all if
+    ``i`` is None) instead of running again; called on anything else, they run."""
+
+    def reusing(forward, output):
+        def reuse(*args, **kwargs):
+            if args and args[0] is feats:
+                return output
+            return forward(*args, **kwargs)
+        return reuse
+
+    with forwards_replaced({
+            module: reusing(module.forward, output if i is None else slice_batch(output, i))
+            for module, output in outputs.items()}):
+        yield
+
+
+@contextmanager
+def forwards_replaced(forwards: dict) -> Iterator[None]:
+    """Give each module its ``forward`` from ``forwards`` for the block (instance attributes,
+    which ``nn.Module.__call__`` and direct ``self.forward`` calls both use)."""
+    previous = {module: module.__dict__.get('forward') for module in forwards}
+    for module, forward in forwards.items():
+        module.forward = forward
+    try:
+        yield
+    finally:
+        for module, forward in previous.items():
+            del module.forward
+            if forward is not None:
+                module.forward = forward
+
+
+def _copied(output):
+    if isinstance(output, Tensor):
+        return output.clone()
+    if isinstance(output, (tuple, list)):
+        return type(output)(_copied(o) for o in output)
+    if isinstance(output, dict):
+        return {key: _copied(value) for key, value in output.items()}
+    return output
+
+
+@contextmanager
 def batch_norms_frozen(model: nn.Module) -> Iterator[None]:
     """BatchNorm layers in eval mode (running statistics) for the block.
 
@@ -223,19 +290,28 @@ class ReplayAdapter:
             per_sample = self.replay(model, inputs, data_samples, calls[0])
         return losses, per_sample
 
-    def replay(self, model: nn.Module, inputs, data_samples, feats) -> Tensor:
-        """Each sample's total loss computed alone from its slice of ``feats``."""
+    def replay(self, model: nn.Module, inputs, data_samples, feats,
+               head_outputs: Optional[dict] = None) -> Tensor:
+        """Each sample's total loss computed alone from its slice of ``feats``.
+
+        ``head_outputs`` (from :func:`kept_head_outputs`, eval mode only): heads' outputs on
+        ``feats``, which the replays slice instead of running those heads again.
+        """
         num = len(data_samples)
         wrong = sorted(set(batch_sizes(feats)) - {num})
         if wrong:
             raise RuntimeError(f'{type(model).__name__}.extract_feat returned maps whose first '
                                f'dimension is {wrong}, not the batch size {num}; per-sample '
                                f'losses need batch-first features.')
+        # Only batch-first outputs can be sliced per sample.
+        head_outputs = {module: output for module, output in (head_outputs or {}).items()
+                        if batch_sizes(output) and set(batch_sizes(output)) == {num}}
         per_sample = []
         for i in range(num):
             sample_feats = slice_batch(feats, i)
             try:
                 with extract_feat_as(model, lambda *args, **kwargs: sample_feats), \
+                        head_outputs_as(head_outputs, sample_feats, i), \
                         replay_rng(self.seed, _device_of(inputs, feats)), \
                         batch_norms_frozen(model), buffers_restored(model):
                     per_sample.append(total_loss(model.loss(inputs[i:i + 1], [data_samples[i]])))
@@ -288,12 +364,13 @@ class ImageClassifierAdapter(ReplayAdapter):
         return super().has_targets(data_samples) and all(
             'gt_label' in s or 'gt_score' in s for s in data_samples)
 
-    def replay(self, model, inputs, data_samples, feats):
+    def replay(self, model, inputs, data_samples, feats, head_outputs=None):
         if _uses_cls_head_loss(model):
-            losses = model.head.loss(feats, data_samples, reduction_override='none')
+            with head_outputs_as(head_outputs or {}, feats):
+                losses = model.head.loss(feats, data_samples, reduction_override='none')
             if losses['loss'].shape == (len(data_samples), ):
                 return losses['loss']
-        return super().replay(model, inputs, data_samples, feats)
+        return super().replay(model, inputs, data_samples, feats, head_outputs)
 
     def uncertainty(self, model, inputs, data_samples):
         logits = model.head(model.extract_feat(inputs))
