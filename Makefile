@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env label-studio-env test demo demo-voc bench bench-selection clean-env
+.PHONY: env label-studio-env test demo demo-voc bench bench-summary bench-selection clean-env
 
 env:
 	@bash tools/install_env.sh $(VENV)
@@ -24,7 +24,12 @@ demo-voc: env
 bench: env
 	$(PY) tools/benchmarks/learnloss_overhead.py
 	$(PY) tools/benchmarks/scoring_throughput.py
+	$(PY) tools/benchmarks/validation_cost.py
 	$(PY) tools/benchmarks/kcenter_benchmark.py
+
+# The figures above side by side, CPU and (where CUDA exists) GPU, with their targets.
+bench-summary: env
+	$(PY) tools/benchmarks/performance_summary.py
 
 # Strategies and learning-loss variants x seeds 0 1 2 on MNIST 5k; table and plots in docs/.
 bench-selection: env

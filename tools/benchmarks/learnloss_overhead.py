@@ -85,6 +85,23 @@ def quiet_logs():
     MMLogger.get_current_instance().setLevel(logging.WARNING)
 
 
+def measure(task, batch, repeats, device):
+    """(label, median step s of the architecture, of the wrapped model, their parameters)."""
+    config, scope, make_batch, label = TASKS[task]
+    wrapped = build(config, scope).to(device).train()
+    arch = wrapped.architecture
+    with DefaultScope.overwrite_default_scope(scope):
+        data = make_batch(wrapped, batch)
+    times = {'arch': [], 'wrapped': []}
+    for rep in range(repeats + 1):
+        for name, model in (('arch', arch), ('wrapped', wrapped)):
+            elapsed = step_time(model, data, device)
+            if rep:  # the first round warms up
+                times[name].append(elapsed)
+    return (label, statistics.median(times['arch']), statistics.median(times['wrapped']),
+            count(arch), count(wrapped))
+
+
 def main():
     quiet_logs()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -103,20 +120,8 @@ def main():
     print(header)
     rows = []
     for task in args.tasks:
-        config, scope, make_batch, label = TASKS[task]
-        wrapped = build(config, scope).to(args.device).train()
-        arch = wrapped.architecture
         batch = getattr(args, f'batch_{task}')
-        with DefaultScope.overwrite_default_scope(scope):
-            data = make_batch(wrapped, batch)
-        times = {'arch': [], 'wrapped': []}
-        for rep in range(args.repeats + 1):
-            for name, model in (('arch', arch), ('wrapped', wrapped)):
-                elapsed = step_time(model, data, args.device)
-                if rep:  # the first round warms up
-                    times[name].append(elapsed)
-        t_arch, t_ll = statistics.median(times['arch']), statistics.median(times['wrapped'])
-        p_arch, p_ll = count(arch), count(wrapped)
+        label, t_arch, t_ll, p_arch, p_ll = measure(task, batch, args.repeats, args.device)
         rows.append((label, batch, t_arch, t_ll, p_arch, p_ll))
         print(f'{label:<24}{batch:>6}{t_arch:>15.4f}{t_ll:>14.4f}{t_ll / t_arch:>8.3f}'
               f'{p_arch:>15,}{p_ll:>14,}{p_ll / p_arch:>10.4f}', flush=True)

@@ -7,7 +7,10 @@ For SSD300 (VOC config) and ResNet-18 (CIFAR config), times on the same batch, a
 Then times top-K selection from a pool of 1M predicted losses.
 
     python tools/benchmarks/scoring_throughput.py [--repeats 5] [--device cpu|cuda]
-        [--batch-det 8] [--batch-cls 256] [--pool 1000000] [--k 1000]
+        [--batch-det 8] [--batch-cls 256] [--pool 1000000] [--k 1000] [--amp]
+
+``--amp`` adds ``score`` under mixed precision (the loop's ``score_amp``: float16 on a GPU,
+bfloat16 on the CPU).
 """
 import argparse
 import statistics
@@ -18,6 +21,7 @@ from mmengine.registry import DefaultScope
 
 from learnloss_overhead import build, cls_batch, det_batch, quiet_logs
 from mmlearnloss.active import build_strategy
+from mmlearnloss.active.scoring import scoring_autocast
 
 
 def timed(fn, device):
@@ -31,7 +35,9 @@ def timed(fn, device):
 
 
 @torch.no_grad()
-def compare(label, config, scope, make_batch, batch, repeats, device):
+def measure(config, scope, make_batch, batch, repeats, device, amp=False):
+    """Median seconds of ``score``, ``score`` under mixed precision (if ``amp``) and
+    ``predict`` on one batch, run alternately."""
     model = build(config, scope).to(device).eval()
     with DefaultScope.overwrite_default_scope(scope):
         data = make_batch(model, batch)
@@ -40,15 +46,26 @@ def compare(label, config, scope, make_batch, batch, repeats, device):
             'score': lambda: model.score(inputs),
             'predict': lambda: model.architecture(inputs, samples, mode='predict'),
         }
+        if amp:
+            def score_amp():
+                with scoring_autocast(model, True):
+                    model.score(inputs)
+            runs['score_amp'] = score_amp
         times = {name: [] for name in runs}
         for rep in range(repeats + 1):
             for name, fn in runs.items():
                 elapsed = timed(fn, device)
                 if rep:
                     times[name].append(elapsed)
-    t_score, t_pred = statistics.median(times['score']), statistics.median(times['predict'])
-    print(f'{label:<22}{batch:>6}{batch / t_score:>16.1f}{batch / t_pred:>18.1f}'
-          f'{t_pred / t_score:>10.2f}x', flush=True)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def compare(label, config, scope, make_batch, batch, repeats, device, amp=False):
+    t = measure(config, scope, make_batch, batch, repeats, device, amp)
+    amp_cols = (f'{batch / t["score_amp"]:>16.1f}{t["predict"] / t["score_amp"]:>10.2f}x'
+                if amp else '')
+    print(f'{label:<22}{batch:>6}{batch / t["score"]:>16.1f}{batch / t["predict"]:>18.1f}'
+          f'{t["predict"] / t["score"]:>10.2f}x{amp_cols}', flush=True)
 
 
 def selection(pool, k):
@@ -72,15 +89,19 @@ def main():
     parser.add_argument('--batch-cls', type=int, default=256)
     parser.add_argument('--pool', type=int, default=1_000_000)
     parser.add_argument('--k', type=int, default=1000)
+    parser.add_argument('--amp', action='store_true',
+                        help='also time scoring under mixed precision (score_amp)')
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f'device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} '
           f'repeats={args.repeats} (median, after one warm-up; untrained weights)')
-    print(f'{"model":<22}{"batch":>6}{"score img/s":>16}{"predict img/s":>18}{"speed-up":>11}')
+    amp_head = f'{"amp img/s":>16}{"speed-up":>11}' if args.amp else ''
+    print(f'{"model":<22}{"batch":>6}{"score img/s":>16}{"predict img/s":>18}{"speed-up":>11}'
+          f'{amp_head}')
     compare('SSD300 VOC', 'ssd_voc_learnloss.py', 'mmdet', det_batch, args.batch_det,
-            args.repeats, args.device)
+            args.repeats, args.device, args.amp)
     compare('ResNet-18 CIFAR-10', 'resnet18_cifar10_learnloss.py', 'mmpretrain', cls_batch,
-            args.batch_cls, args.repeats, args.device)
+            args.batch_cls, args.repeats, args.device, args.amp)
     selection(args.pool, args.k)
 
 
