@@ -109,6 +109,11 @@ def main(argv=None):
             if args.debug:
                 raise
             sys.exit(f'al_train.py: error: {type(error).__name__}: {error}')
+    if dist.is_available() and dist.is_initialized():
+        # Left to interpreter exit, gloo's threads can abort the process ('terminate called
+        # without an active exception'), which torchrun reports as a failed rank.
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
