@@ -1,5 +1,5 @@
 """The LearningLoss wrapper: any OpenMMLab model plus a loss prediction module."""
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -117,12 +117,14 @@ class LearningLoss(BaseModel):
 
     def predict(self, inputs: Tensor, data_samples=None) -> list:
         """The architecture's predictions, each with ``pred_loss`` (and ``target_loss``)."""
+        with_targets = self.val_target_loss and self.adapter.has_targets(data_samples)
         with self.taps.record(), kept_features(self.architecture) as feats, \
-                kept_head_outputs(self.architecture, feats) as head_outputs:
+                (kept_head_outputs(self.architecture, feats) if with_targets
+                 else nullcontext({})) as head_outputs:
             results = self.architecture(inputs, data_samples, mode='predict')
             pred_loss = self.loss_prediction_head(self.taps.outputs())
         target_loss = None
-        if self.val_target_loss and self.adapter.has_targets(data_samples):
+        if with_targets:
             # Replayed on the features and head outputs predict computed (its first
             # extract_feat call: the unflipped inputs), so validation runs them once.
             with torch.no_grad():

@@ -38,15 +38,20 @@ from torch import Tensor, nn
 LossDict = Dict[str, object]
 
 
+def map_tensors(fn, tree):
+    """``tree`` with ``fn`` applied to every tensor nested in its tuples, lists and dicts."""
+    if isinstance(tree, Tensor):
+        return fn(tree)
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(map_tensors(fn, item) for item in tree)
+    if isinstance(tree, dict):
+        return {key: map_tensors(fn, value) for key, value in tree.items()}
+    return tree
+
+
 def slice_batch(feats, i: int):
     """Sample ``i`` of batch-first tensors (nested in tuples, lists, dicts), batch dim kept."""
-    if isinstance(feats, Tensor):
-        return feats[i:i + 1]
-    if isinstance(feats, (tuple, list)):
-        return type(feats)(slice_batch(f, i) for f in feats)
-    if isinstance(feats, dict):
-        return {key: slice_batch(value, i) for key, value in feats.items()}
-    return feats
+    return map_tensors(lambda tensor: tensor[i:i + 1], feats)
 
 
 def batch_sizes(feats) -> List[int]:
@@ -111,16 +116,25 @@ def replay_rng(seed: int, device: torch.device) -> Iterator[None]:
 
 
 @contextmanager
-def extract_feat_as(model: nn.Module, fn) -> Iterator[None]:
-    """Replace ``model.extract_feat`` by ``fn`` for the duration of the block."""
-    previous = model.__dict__.get('extract_feat')
-    model.extract_feat = fn
+def methods_replaced(name: str, methods: dict) -> Iterator[None]:
+    """Give each module in ``methods`` the method ``name`` (``'forward'``, ``'extract_feat'``)
+    from it for the block, as an instance attribute: ``nn.Module.__call__`` and direct
+    ``self.<name>`` calls both use it."""
+    previous = {module: module.__dict__.get(name) for module in methods}
+    for module, method in methods.items():
+        setattr(module, name, method)
     try:
         yield
     finally:
-        del model.extract_feat
-        if previous is not None:
-            model.extract_feat = previous
+        for module, method in previous.items():
+            delattr(module, name)
+            if method is not None:
+                setattr(module, name, method)
+
+
+def extract_feat_as(model: nn.Module, fn):
+    """Replace ``model.extract_feat`` by ``fn`` for the duration of the block."""
+    return methods_replaced('extract_feat', {model: fn})
 
 
 @contextmanager
@@ -170,12 +184,12 @@ def kept_head_outputs(model: nn.Module, feats: list) -> Iterator[dict]:
         def keep(*args, **kwargs):
             output = forward(*args, **kwargs)
             if module not in outputs and feats and args and args[0] is feats[0]:
-                outputs[module] = _copied(output)
+                outputs[module] = map_tensors(Tensor.clone, output)
             return output
         return keep
 
-    with forwards_replaced({module: keeping(module, module.forward)
-                            for module in model.children()}):
+    with methods_replaced('forward', {module: keeping(module, module.forward)
+                                      for module in model.children()}):
         yield outputs
 
 
@@ -191,36 +205,10 @@ def head_outputs_as(outputs: dict, feats, i: Optional[int] = None) -> Iterator[N
             return forward(*args, **kwargs)
         return reuse
 
-    with forwards_replaced({
+    with methods_replaced('forward', {
             module: reusing(module.forward, output if i is None else slice_batch(output, i))
             for module, output in outputs.items()}):
         yield
-
-
-@contextmanager
-def forwards_replaced(forwards: dict) -> Iterator[None]:
-    """Give each module its ``forward`` from ``forwards`` for the block (instance attributes,
-    which ``nn.Module.__call__`` and direct ``self.forward`` calls both use)."""
-    previous = {module: module.__dict__.get('forward') for module in forwards}
-    for module, forward in forwards.items():
-        module.forward = forward
-    try:
-        yield
-    finally:
-        for module, forward in previous.items():
-            del module.forward
-            if forward is not None:
-                module.forward = forward
-
-
-def _copied(output):
-    if isinstance(output, Tensor):
-        return output.clone()
-    if isinstance(output, (tuple, list)):
-        return type(output)(_copied(o) for o in output)
-    if isinstance(output, dict):
-        return {key: _copied(value) for key, value in output.items()}
-    return output
 
 
 @contextmanager
