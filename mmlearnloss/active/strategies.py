@@ -188,9 +188,7 @@ class CoresetStrategy(BaseStrategy):
     needs_labeled = True
 
     def __init__(self, device: str = 'auto'):
-        if device != 'auto':
-            _parse_device(device)
-        self.device = device
+        self.device = _checked_device(device)
 
     def select_indices(self, num_samples, k, values, labeled_values, seed):
         if values.dim() != 2:
@@ -232,9 +230,7 @@ class DiverseLearningLossStrategy(BaseStrategy):
             raise ValueError(f'candidate_factor must be >= 1 (candidates per sample to label), '
                              f'got {candidate_factor!r}')
         self.candidate_factor = float(candidate_factor)
-        if device != 'auto':
-            _parse_device(device)
-        self.device = device
+        self.device = _checked_device(device)
 
     def select_indices(self, num_samples, k, values, labeled_values, seed):
         pred_loss, features = values['pred_loss'], values['features']
@@ -315,8 +311,8 @@ def k_center_greedy(features: Tensor,
 
 def _k_center_greedy_cpu(features: Tensor, k: int, centers: Optional[Tensor],
                          first_index: Optional[int]) -> Tensor:
-    """:func:`k_center_greedy` on the CPU; ``first_index`` is the first pick when there are no
-    centers."""
+    """:func:`k_center_greedy` on the CPU; ``first_index`` is the first pick, None (exactly when
+    there are centers) to start from the point farthest from the centers."""
     points = features.detach().to(device='cpu', dtype=torch.float32).contiguous()
     num_points = points.shape[0]
     squared_norms = _squared_norms(points)
@@ -336,7 +332,8 @@ def _k_center_greedy_cpu(features: Tensor, k: int, centers: Optional[Tensor],
     picked = []
     for step in range(k):
         # argmax returns the first maximum: ties go to the lowest index.
-        index = first_index if step == 0 and centers is None else int(np.argmax(min_distance))
+        index = first_index if step == 0 and first_index is not None else int(
+            np.argmax(min_distance))
         picked.append(index)
         if step == k - 1:
             break
@@ -402,7 +399,6 @@ def _k_center_greedy_on_device(features: Tensor,
         squared_norms = torch.empty(num_points, device=device)
         for rows, points in segments():
             squared_norms[rows] = _squared_norms(points)
-        first_is_given = centers is None
         if centers is not None:
             centers = centers.detach().to(device=device, dtype=torch.float32)
             min_distance = torch.empty(num_points, device=device)
@@ -417,7 +413,7 @@ def _k_center_greedy_on_device(features: Tensor,
         picked = []
         for step in range(k):
             # Ties go to the lowest index: argmax returns the first maximum on every device.
-            index = (first_index if step == 0 and first_is_given else
+            index = (first_index if step == 0 and first_index is not None else
                      int(torch.argmax(min_distance)))
             picked.append(index)
             if step == k - 1:
@@ -445,6 +441,13 @@ def resolve_device(device: Union[str, torch.device]) -> torch.device:
     if resolved.type == 'cuda' and resolved.index is None:
         resolved = torch.device('cuda', torch.cuda.current_device())
     return resolved
+
+
+def _checked_device(device: Union[str, torch.device]) -> Union[str, torch.device]:
+    """``device`` as given, once known to be ``'auto'`` or a CPU or CUDA device."""
+    if device != 'auto':
+        _parse_device(device)
+    return device
 
 
 def _parse_device(device: Union[str, torch.device]) -> torch.device:
