@@ -61,19 +61,40 @@ TASKS = {
 }
 
 
-def step_time(model, data, device):
-    optim = torch.optim.SGD(model.parameters(), lr=1e-6)
-    optim.zero_grad()
+def timed(fn, device):
+    """Seconds ``fn()`` takes, the GPU's queued work included."""
     if device == 'cuda':
         torch.cuda.synchronize()
     start = time.perf_counter()
-    losses = model(data['inputs'], data['data_samples'], mode='loss')
-    total, _ = model.parse_losses(losses)
-    total.backward()
-    optim.step()
+    fn()
     if device == 'cuda':
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def alternating_medians(runs, repeats):
+    """Median of each run's seconds: ``runs`` maps names to callables that return the seconds
+    they measured; all run in turn, ``repeats`` rounds after one warm-up round."""
+    times = {name: [] for name in runs}
+    for rep in range(repeats + 1):
+        for name, run in runs.items():
+            elapsed = run()
+            if rep:  # the first round warms up
+                times[name].append(elapsed)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def step_time(model, data, device):
+    optim = torch.optim.SGD(model.parameters(), lr=1e-6)
+    optim.zero_grad()
+
+    def step():
+        losses = model(data['inputs'], data['data_samples'], mode='loss')
+        total, _ = model.parse_losses(losses)
+        total.backward()
+        optim.step()
+
+    return timed(step, device)
 
 
 def count(module):
@@ -92,14 +113,9 @@ def measure(task, batch, repeats, device):
     arch = wrapped.architecture
     with DefaultScope.overwrite_default_scope(scope):
         data = make_batch(wrapped, batch)
-    times = {'arch': [], 'wrapped': []}
-    for rep in range(repeats + 1):
-        for name, model in (('arch', arch), ('wrapped', wrapped)):
-            elapsed = step_time(model, data, device)
-            if rep:  # the first round warms up
-                times[name].append(elapsed)
-    return (label, statistics.median(times['arch']), statistics.median(times['wrapped']),
-            count(arch), count(wrapped))
+    t = alternating_medians({'arch': lambda: step_time(arch, data, device),
+                             'wrapped': lambda: step_time(wrapped, data, device)}, repeats)
+    return label, t['arch'], t['wrapped'], count(arch), count(wrapped)
 
 
 def main():

@@ -13,25 +13,15 @@ Then times top-K selection from a pool of 1M predicted losses.
 bfloat16 on the CPU).
 """
 import argparse
-import statistics
 import time
 
 import torch
 from mmengine.registry import DefaultScope
 
-from learnloss_overhead import build, cls_batch, det_batch, quiet_logs
+from learnloss_overhead import (alternating_medians, build, cls_batch, det_batch, quiet_logs,
+                                timed)
 from mmlearnloss.active import build_strategy
 from mmlearnloss.active.scoring import scoring_autocast
-
-
-def timed(fn, device):
-    if device == 'cuda':
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device == 'cuda':
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 @torch.no_grad()
@@ -51,13 +41,8 @@ def measure(config, scope, make_batch, batch, repeats, device, amp=False):
                 with scoring_autocast(model, True):
                     model.score(inputs)
             runs['score_amp'] = score_amp
-        times = {name: [] for name in runs}
-        for rep in range(repeats + 1):
-            for name, fn in runs.items():
-                elapsed = timed(fn, device)
-                if rep:
-                    times[name].append(elapsed)
-    return {name: statistics.median(values) for name, values in times.items()}
+        return alternating_medians(
+            {name: lambda fn=fn: timed(fn, device) for name, fn in runs.items()}, repeats)
 
 
 def compare(label, config, scope, make_batch, batch, repeats, device, amp=False):

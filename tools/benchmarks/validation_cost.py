@@ -9,14 +9,12 @@ computed, which ``LossRankingMetric`` needs); the bare architecture's predict is
         [--tasks cls det pose] [--batch-cls 64] [--batch-det 4] [--batch-pose 4]
 """
 import argparse
-import statistics
 import sys
 
 import torch
 from mmengine.registry import DefaultScope
 
-from learnloss_overhead import TASKS, build, quiet_logs
-from scoring_throughput import timed
+from learnloss_overhead import TASKS, alternating_medians, build, quiet_logs, timed
 
 #: Validation with the metric may cost at most this much more than without it (issue 9).
 TARGET = 1.15
@@ -42,14 +40,8 @@ def measure(task, batch, repeats, device):
             'plain': wrapped(False),
             'metric': wrapped(True),
         }
-        times = {name: [] for name in runs}
-        for rep in range(repeats + 1):
-            for name, fn in runs.items():
-                elapsed = timed(fn, device)
-                if rep:  # the first round warms up
-                    times[name].append(elapsed)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    return label, medians
+        return label, alternating_medians(
+            {name: lambda fn=fn: timed(fn, device) for name, fn in runs.items()}, repeats)
 
 
 def main(argv=None):
