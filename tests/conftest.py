@@ -1,5 +1,6 @@
 import hashlib
 import os
+import socket
 import sys
 
 # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads made
@@ -14,6 +15,13 @@ from mmengine.registry import MODELS, DefaultScope
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 torch.set_num_threads(2)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a process group's master."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def config_path(name: str) -> str:

@@ -3,23 +3,16 @@ selects with the same checkpoint."""
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
 import make_mini_datasets as mini
-from conftest import ROOT
+from conftest import ROOT, free_port
 
 OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=20', 'train_cfg.query_size=10',
            'train_cfg.subset_size=None', 'train_cfg.max_epochs=1',
            'train_dataloader.batch_size=10', 'val_dataloader.batch_size=10')
 CONFIG = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def test_two_process_selection_equals_single_process_selection(tmp_path):

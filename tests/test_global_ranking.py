@@ -1,6 +1,5 @@
 """Ranking over the global batch with two CPU processes (gloo): the loss and, after DDP's
 averaging, the gradients equal one process's on the concatenated batch."""
-import socket
 
 import pytest
 import torch
@@ -9,6 +8,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from conftest import free_port
 from mmlearnloss.models import LearningLoss, LossPredictionLoss
 from mmlearnloss.models.losses import gather_batch, scale_for_ddp_mean
 from toy_models import TinyGrayNet
@@ -77,9 +77,7 @@ def on_one_rank(rank: int, port: int, out_dir: str) -> None:
 def ranks(tmp_path_factory) -> dict:
     """What each of two processes computed: {rank: results}."""
     out_dir = tmp_path_factory.mktemp('ranks')
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     mp.spawn(on_one_rank, args=(port, str(out_dir)), nprocs=WORLD)
     return {rank: torch.load(out_dir / f'rank{rank}.pt') for rank in range(WORLD)}
 

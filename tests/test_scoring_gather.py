@@ -1,11 +1,10 @@
 """Gathering scored values across ranks (two CPU processes, gloo): tensors, not pickles."""
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, free_port
 
 SCRIPT = r'''
 import pickle
@@ -46,9 +45,7 @@ dist.destroy_process_group()
 def test_two_ranks_gather_their_shards_in_dataset_order_as_tensors(tmp_path):
     script = tmp_path / 'gather.py'
     script.write_text(SCRIPT)
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     run = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
          f'--master_port={port}', str(script), str(tmp_path)],

@@ -6,7 +6,6 @@ deselects it). Without CUDA every test here is reported as skipped, with the rea
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-from conftest import ROOT, build_model
+from conftest import ROOT, build_model, free_port
 from mmlearnloss.active import strategies
 from mmlearnloss.active.scoring import scoring_autocast
 from mmlearnloss.active.strategies import k_center_greedy
@@ -87,9 +86,7 @@ def test_k_center_greedy_streams_what_does_not_fit_on_the_gpu(monkeypatch):
 def test_one_gpu_launcher_pytorch_run_of_al_train(tmp_path, strategy):
     import make_mini_datasets as mini
     mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     config = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
     run = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=1',
