@@ -28,7 +28,7 @@ import pickle
 import shutil
 import struct
 import xml.etree.ElementTree as ET
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -238,18 +238,30 @@ def draw_voc_image(rng: np.random.Generator) -> Tuple[np.ndarray, List[dict], fl
     return img, objects, difficulty
 
 
-def _voc_xml(year: str, img_id: str, w: int, h: int, objects: List[dict]) -> bytes:
-    """A VOC annotation XML; boxes are written 1-based and inclusive, as in the real files."""
+def voc_xml(folder: str, img_id: str, width: int, height: int, objects: List[dict],
+            source: Optional[Dict[str, str]] = None) -> bytes:
+    """A PASCAL VOC annotation XML (tab-indented, UTF-8) of one RGB image ``<img_id>.jpg``.
+
+    Args:
+        folder (str): The ``<folder>`` text, the year folder (``'VOC2007'``).
+        img_id (str): The image id; ``<filename>`` is ``<img_id>.jpg``.
+        width (int): Image width in pixels.
+        height (int): Image height in pixels.
+        objects (list[dict]): ``name`` and ``bbox=[x0, y0, x1, y1]``, the 0-based inclusive pixel
+            box. It is written 1-based (each value + 1), as in the real VOC files; mmdet's
+            ``XMLDataset`` subtracts 1 from all four, so it loads ``bbox`` back unchanged.
+        source (dict, optional): Texts of the ``<source>`` element's children, in order.
+    """
     ann = ET.Element('annotation')
-    ET.SubElement(ann, 'folder').text = year
+    ET.SubElement(ann, 'folder').text = folder
     ET.SubElement(ann, 'filename').text = f'{img_id}.jpg'
-    source = ET.SubElement(ann, 'source')
-    ET.SubElement(source, 'database').text = f'The {year} Database (mini, synthetic)'
-    ET.SubElement(source, 'annotation').text = 'PASCAL VOC (mini, synthetic)'
-    ET.SubElement(source, 'image').text = 'tools/make_mini_datasets.py'
+    if source is not None:
+        node = ET.SubElement(ann, 'source')
+        for key, text in source.items():
+            ET.SubElement(node, key).text = text
     size = ET.SubElement(ann, 'size')
-    ET.SubElement(size, 'width').text = str(w)
-    ET.SubElement(size, 'height').text = str(h)
+    ET.SubElement(size, 'width').text = str(width)
+    ET.SubElement(size, 'height').text = str(height)
     ET.SubElement(size, 'depth').text = '3'
     ET.SubElement(ann, 'segmented').text = '0'
     for obj in objects:
@@ -274,7 +286,10 @@ def _voc_split(voc_root: str, year: str, split: str, ids: List[str], seed: int,
         img, objects, diff = draw_voc_image(sample_rng(seed, ('voc', year, split), index))
         _save_jpeg(img, osp.join(root, 'JPEGImages', f'{img_id}.jpg'))
         with open(osp.join(root, 'Annotations', f'{img_id}.xml'), 'wb') as f:
-            f.write(_voc_xml(year, img_id, img.shape[1], img.shape[0], objects))
+            f.write(voc_xml(year, img_id, img.shape[1], img.shape[0], objects, source={
+                'database': f'The {year} Database (mini, synthetic)',
+                'annotation': 'PASCAL VOC (mini, synthetic)',
+                'image': 'tools/make_mini_datasets.py'}))
         difficulty[f'{year}/{img_id}'] = round(diff, 6)
     with open(osp.join(root, 'ImageSets', 'Main', f'{split}.txt'), 'w') as f:
         f.write(''.join(f'{i}\n' for i in ids))
