@@ -1,4 +1,5 @@
-"""tools/al_select.py: score a pool with a checkpoint and export the query, on mini VOC and MPII."""
+"""tools/al_select.py: score a pool with a checkpoint and export the query, on mini VOC and MPII;
+the strategy (the config's, or --strategy) on a few MNIST-format digits with LeNet-5."""
 import copy
 import csv
 import json
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from importlib import import_module
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -16,12 +18,18 @@ from mmengine.registry import init_default_scope
 
 import al_select
 import make_mini_datasets as mini
+import make_mnist5k
 from conftest import ROOT, build_model, config_path
+from mmlearnloss.active.strategies import (CoresetStrategy, DiverseLearningLossStrategy,
+                                           LearningLossStrategy, RandomStrategy)
 
 AL_SELECT = osp.join(ROOT, 'tools', 'al_select.py')
 VOC_CONFIG = 'mini/ssd_voc_learnloss_mini.py'
 MPII_CONFIG = 'mini/hourglass_mpii_learnloss_mini.py'
 VOC2012_POOL = 'data/mini/VOCdevkit/VOC2012/ImageSets/Main/trainval.txt'
+DIVERSE_CONFIG = 'mnist5k/lenet5_mnist5k_learnloss_diverse.py'
+CORESET_CONFIG = 'mnist5k/lenet5_mnist5k_coreset.py'
+MNIST_ROOT = osp.join('data', 'mnist5k')  # where the mnist5k configs look, from the workdir
 
 
 @pytest.fixture(scope='module')
@@ -31,6 +39,34 @@ def workdir(tmp_path_factory):
     mini.make_voc(str(root / 'data' / 'mini'), n07=4, n12=6, n_test=1)
     mini.make_mpii(str(root / 'data' / 'mini'), n_train=6, n_val=1)
     return root
+
+
+@pytest.fixture(scope='module')
+def mnist_workdir(tmp_path_factory):
+    """A folder with 24 random 28x28 "digits" in mnist5k's format (train.json: 20, val.json: 4),
+    plus unlabeled.json / labeled.json splitting the train entries 14 / 6."""
+    root = tmp_path_factory.mktemp('select_mnist')
+    images = np.random.default_rng(0).integers(0, 256, (24, 28, 28), dtype=np.uint8)
+    labels = np.arange(24) % 10
+    rows = {'train': np.arange(20), 'val': np.arange(20, 24),
+            'unlabeled': np.arange(14), 'labeled': np.arange(14, 20)}
+    make_mnist5k.write_dataset(
+        str(root / MNIST_ROOT), images,
+        {f'{name}.json': make_mnist5k.annotation(r, labels) for name, r in rows.items()})
+    return root
+
+
+@pytest.fixture(scope='module')
+def lenet_model(mnist_workdir):
+    """An untrained LeNet-5 learning-loss model and its checkpoint. Built here, not with
+    conftest.build_model: LeNet5 takes no init_cfg, and the config's top-level
+    data_preprocessor (the digits' mean and std) goes into the model as the Runner puts it."""
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(config_path(DIVERSE_CONFIG))
+    model = MODELS.build(dict(cfg.model, data_preprocessor=cfg.data_preprocessor))
+    model.init_weights()
+    return save_checkpoint(model.eval(), mnist_workdir / 'lenet.pth')
 
 
 @pytest.fixture(scope='module')
@@ -45,7 +81,10 @@ def mpii_model(workdir):
 
 def save_fresh_model(config, scope, path):
     """An untrained model of the config and its checkpoint, as a runner would save it."""
-    model = build_model(config, scope).eval()
+    return save_checkpoint(build_model(config, scope).eval(), path)
+
+
+def save_checkpoint(model, path):
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(path))
     return model, str(path)
 
@@ -175,3 +214,93 @@ def test_coreset_without_the_labeled_set_is_refused(capsys):
         al_select.parse_args(['c.py', 'w.pth', '--budget', '2', '--out', 'q', '--strategy',
                               'coreset'])
     assert '--labeled ANN' in capsys.readouterr().err
+
+
+def mnist_outputs(model, ann_file):
+    """pred_loss and features of every digit of ``ann_file``, scored in one batch by the model
+    itself (not through al_select), and the sample ids (entry indices)."""
+    leaf = dict(type='BaseDataset', data_root=MNIST_ROOT, ann_file=ann_file,
+                data_prefix=dict(img_path='images'), test_mode=True,
+                pipeline=val_pipeline(DIVERSE_CONFIG))
+    dataset = build_dataset(leaf, 'mmpretrain')
+    with torch.no_grad():
+        values = model.score_step(pseudo_collate([dataset[i] for i in range(len(dataset))]),
+                                  needs=('pred_loss', 'features'))
+    return [str(i) for i in range(len(dataset))], values
+
+
+def select_mnist(config, checkpoint, out, *args):
+    """al_select.main in this process (the cwd holds data/mnist5k); returns the query's ids."""
+    al_select.main([config_path(config), checkpoint, '--out', str(out), *args])
+    return [row['id'] for row in read_csv(out / 'query.csv')]
+
+
+def test_default_strategy_is_the_configs_diverse_learning_loss(mnist_workdir, lenet_model,
+                                                                tmp_path, monkeypatch, capsys):
+    model, checkpoint = lenet_model
+    monkeypatch.chdir(mnist_workdir)
+    selected = select_mnist(DIVERSE_CONFIG, checkpoint, tmp_path / 'q', '--budget', '4')
+    assert 'Strategy: DiverseLearningLossStrategy(candidate_factor=3' in capsys.readouterr().out
+
+    ids, values = mnist_outputs(model, 'train.json')
+    assert selected == DiverseLearningLossStrategy(candidate_factor=3).select(ids, 4, values)
+    # not the plain top-4 of learning loss: the config's strategy did the selecting
+    assert selected != LearningLossStrategy().select(ids, 4, values['pred_loss'])
+
+
+def test_strategy_flag_overrides_the_configs(mnist_workdir, lenet_model, tmp_path, monkeypatch,
+                                             capsys):
+    model, checkpoint = lenet_model
+    monkeypatch.chdir(mnist_workdir)
+    selected = select_mnist(DIVERSE_CONFIG, checkpoint, tmp_path / 'q', '--budget', '4',
+                            '--strategy', 'random', '--seed', '5')
+    assert 'RandomStrategy(needs=None, needs_labeled=False), from --strategy random' in \
+        capsys.readouterr().out
+
+    ids, values = mnist_outputs(model, 'train.json')
+    assert selected == RandomStrategy().select(ids, 4, seed=5)
+    assert selected != DiverseLearningLossStrategy(candidate_factor=3).select(ids, 4, values)
+
+
+def test_configs_strategy_options_are_kept():
+    cfg = Config.fromfile(config_path(DIVERSE_CONFIG))
+    cfg.merge_from_dict({'train_cfg.strategy.candidate_factor': 1.5})
+    strategy, source = al_select.choose_strategy(cfg, None)
+    assert isinstance(strategy, DiverseLearningLossStrategy)
+    assert strategy.candidate_factor == 1.5
+    assert source.startswith('train_cfg.strategy of ')
+
+
+def test_coreset_of_the_config_starts_from_the_labeled_sets_features(mnist_workdir, lenet_model,
+                                                                     tmp_path, monkeypatch):
+    model, checkpoint = lenet_model  # same architecture: the coreset config differs in strategy
+    monkeypatch.chdir(mnist_workdir)
+    selected = select_mnist(CORESET_CONFIG, checkpoint, tmp_path / 'q', '--budget', '3',
+                            '--pool', f'{MNIST_ROOT}/unlabeled.json',
+                            '--labeled', f'{MNIST_ROOT}/labeled.json')
+    ids, pool = mnist_outputs(model, 'unlabeled.json')
+    _, labeled = mnist_outputs(model, 'labeled.json')
+    assert selected == CoresetStrategy().select(ids, 3, pool['features'], labeled['features'])
+
+
+def test_configs_strategy_needing_the_labeled_set_without_it_is_refused(mnist_workdir,
+                                                                        monkeypatch):
+    monkeypatch.chdir(mnist_workdir)
+    with pytest.raises(SystemExit, match=r'CoresetStrategy \(train_cfg.strategy of .*\) needs '
+                       r'the features of the labeled set too: pass --labeled ANN'):
+        al_select.main([config_path(CORESET_CONFIG), 'unused.pth', '--budget', '2', '--out',
+                        'q'])
+
+
+def test_unknown_strategy_is_refused_with_the_registered_ones(mnist_workdir, monkeypatch):
+    monkeypatch.chdir(mnist_workdir)
+    with pytest.raises(SystemExit) as error:
+        al_select.main([config_path(DIVERSE_CONFIG), 'unused.pth', '--budget', '2', '--out',
+                        'q', '--strategy', 'most_confusing'])
+    message = str(error.value)
+    assert "cannot build the strategy 'most_confusing' of --strategy most_confusing" in message
+    registered = message.split('Registered strategies: ')[1]
+    for name in ('diverse_learning_loss', 'learning_loss', 'random', 'coreset', 'entropy',
+                 'DiverseLearningLossStrategy', 'CoresetStrategy'):
+        assert name in registered
+    assert not osp.exists(mnist_workdir / 'q')

@@ -4,10 +4,12 @@
 
 Scores an unlabeled pool (default: the config's whole training set; ``--pool`` an annotation file
 in the dataset's format, e.g. a VOC ImageSets list or an MPII json list) with the model of CONFIG
-and the weights of CHECKPOINT, picks the K most informative samples with the strategy, and writes
-the query folder of ``mmlearnloss.active.oracle.write_query``: the samples in the dataset's own
-format (VOC ImageSets txt per year / COCO json / MPII json list), ``query.csv`` (id, file, score,
-rank; rank 1 = most informative) and a README saying what to annotate and where to put it.
+and the weights of CHECKPOINT, picks the K most informative samples with the config's strategy
+(``train_cfg.strategy``, built as ActiveLearningLoop builds it; ``--strategy NAME`` overrides it),
+and writes the query folder of ``mmlearnloss.active.oracle.write_query``: the samples in the
+dataset's own format (VOC ImageSets txt per year / COCO json / MPII json list), ``query.csv`` (id,
+file, score, rank; rank 1 = most informative) and a README saying what to annotate and where to
+put it.
 ``--format label-studio`` also writes a Label Studio import file (the tasks, most informative
 first, pre-annotated with the model's predictions) and labeling config; the project's JSON export
 put into the query's ``returned/`` folder is then read as the returned annotations.
@@ -22,7 +24,8 @@ from typing import List, Optional
 import torch
 from mmengine.config import Config, DictAction
 
-STRATEGIES = ('learning_loss', 'entropy', 'random', 'coreset')
+#: ActiveLearningLoop's strategy when train_cfg sets none.
+DEFAULT_STRATEGY = 'learning_loss'
 
 
 def parse_args(argv=None):
@@ -40,11 +43,15 @@ def parse_args(argv=None):
                         'set\'s annotation file (for VOC07+12: of the year whose folder holds it). '
                         'Default: the whole training set')
     parser.add_argument('--labeled', metavar='ANN',
-                        help='annotation file of the labeled set, same format; needed by coreset '
-                        '(the labeled samples are its initial centers)')
-    parser.add_argument('--strategy', choices=STRATEGIES, default='learning_loss',
-                        help='selection strategy (default: learning_loss, the highest predicted '
-                        'losses)')
+                        help='annotation file of the labeled set, same format; needed by the '
+                        'strategies that use labeled-set outputs (coreset: the labeled samples '
+                        'are its initial centers)')
+    parser.add_argument('--strategy', metavar='NAME',
+                        help='selection strategy, with its default options, instead of the '
+                        'config\'s train_cfg.strategy: a registered name (learning_loss, '
+                        'diverse_learning_loss, entropy, random, coreset, mmlearnloss.<Class>, '
+                        'or one a custom_imports module registers). Default: the config\'s '
+                        f'strategy ({DEFAULT_STRATEGY} if it sets none)')
     parser.add_argument('--batch-size', type=int,
                         help='scoring batch size (default: the val dataloader\'s)')
     parser.add_argument('--device', help='cpu, cuda, cuda:1... (default: cuda if available)')
@@ -64,14 +71,68 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.budget < 1:
         parser.error(f'--budget must be a positive number of samples, got {args.budget}')
-    if args.strategy == 'coreset' and not args.labeled:
-        parser.error('--strategy coreset needs the labeled set: pass --labeled ANN (k-Center-'
-                     'Greedy starts from the labeled samples\' features).')
+    if args.strategy and not args.labeled:
+        # A built-in strategy fails here, before the config and model load; the config's and
+        # those its custom_imports register are checked in main.
+        from mmlearnloss.active.strategies import build_strategy
+        try:
+            strategy = build_strategy(args.strategy)
+        except (KeyError, TypeError, ValueError):
+            strategy = None
+        if strategy is not None and strategy.needs_labeled:
+            parser.error(missing_labeled(strategy, f'--strategy {args.strategy}'))
     return args
 
 
 def fail(message: str):
     raise SystemExit(f'al_select.py: error: {message}')
+
+
+def choose_strategy(cfg: Config, name: Optional[str]):
+    """The strategy to select with and where it comes from: ``--strategy NAME`` if given, else
+    the config's ``train_cfg.strategy`` (a name or a cfg dict), built by ``build_strategy`` as
+    ActiveLearningLoop builds it."""
+    from mmlearnloss.active.strategies import build_strategy
+    train_cfg = cfg.get('train_cfg') or {}
+    if name is not None:
+        spec, source = name, f'--strategy {name}'
+    elif train_cfg.get('strategy') is not None:
+        spec, source = train_cfg['strategy'], f'train_cfg.strategy of {cfg.filename}'
+    else:
+        spec, source = DEFAULT_STRATEGY, f'the default: {cfg.filename} sets no train_cfg.strategy'
+    if hasattr(spec, 'to_dict'):
+        spec = spec.to_dict()
+    try:
+        return build_strategy(spec), source
+    except (KeyError, TypeError, ValueError) as e:
+        fail(f'cannot build the strategy {spec!r} of {source}: {e}\nRegistered strategies: '
+             f'{", ".join(registered_strategies())}; pass one to --strategy.')
+
+
+def registered_strategies() -> List[str]:
+    """The names ``build_strategy`` takes: the short names, the strategy classes of mmlearnloss,
+    and ``scope.Class`` for those other packages (a config's custom_imports) register."""
+    from mmengine.registry import TASK_UTILS
+
+    from mmlearnloss.active.strategies import STRATEGY_NAMES, BaseStrategy
+    names = sorted(STRATEGY_NAMES)
+    for registry in [TASK_UTILS, *TASK_UTILS.children.values()]:
+        for class_name, cls in sorted(registry.module_dict.items()):
+            if isinstance(cls, type) and issubclass(cls, BaseStrategy):
+                own = registry.scope in ('mmlearnloss', 'mmengine')  # build_strategy adds the scope
+                names.append(class_name if own else f'{registry.scope}.{class_name}')
+    return names
+
+
+def missing_labeled(strategy, source: str) -> str:
+    """The error for a strategy that needs the labeled set's outputs when --labeled is missing."""
+    return (f'{type(strategy).__name__} ({source}) needs the {describe_needs(strategy.needs)} '
+            'of the labeled set too: pass --labeled ANN, the annotation file of the labeled '
+            'samples in the dataset\'s format.')
+
+
+def describe_needs(needs) -> str:
+    return needs if isinstance(needs, str) else ', '.join(needs)
 
 
 def pool_dataset_cfg(dataset_cfg: dict, ann_file: Optional[str]) -> dict:
@@ -141,8 +202,8 @@ def score(model, cfg: Config, pool, ids: List[str], needs: str, batch_size: Opti
     with tempfile.TemporaryDirectory(prefix='al_select_') as tmp:
         loader_cfg, ordered = pool_loader_cfg(val_dataloader, pool, ids, tmp, 'pool', batch_size)
         loader = Runner.build_dataloader(loader_cfg)
-        print(f'Scoring {len(ordered)} samples ({needs}) on {next(model.parameters()).device}',
-              flush=True)
+        print(f'Scoring {len(ordered)} samples ({describe_needs(needs)}) on '
+              f'{next(model.parameters()).device}', flush=True)
         return score_pool(model, loader, ordered, needs)
 
 
@@ -181,8 +242,11 @@ def main(argv=None):
 
     from mmlearnloss.active.oracle import MANIFEST, write_query
     from mmlearnloss.active.splits import PoolSplitter
-    from mmlearnloss.active.strategies import build_strategy
     init_default_scope(cfg.get('default_scope', 'mmengine'))
+    strategy, source = choose_strategy(cfg, args.strategy)
+    if strategy.needs_labeled and not args.labeled:
+        fail(missing_labeled(strategy, source))
+    print(f'Strategy: {strategy!r}, from {source}', flush=True)
 
     if osp.exists(osp.join(args.out, MANIFEST)):
         fail(f'{args.out} holds a query already ({MANIFEST}); choose another --out or delete it.')
@@ -193,7 +257,6 @@ def main(argv=None):
         fail(f'--budget {args.budget} is larger than the pool ({len(ids)} samples).')
     labeled = PoolSplitter(pool_dataset_cfg(train_dataset, args.labeled)) if args.labeled \
         else None
-    strategy = build_strategy(args.strategy)
 
     values = labeled_values = model = None
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
