@@ -108,12 +108,13 @@ def voc_boxes(path):
 
 
 def expected_voc_box(item):
-    """What the XML must hold for a Label Studio rectangle: VOC's 1-based pixels."""
+    """What the XML must hold for a Label Studio rectangle: the pixels it covers, 1-based
+    inclusive as VOC writes them (the rectangle from 0 to 10 covers pixels 1..10)."""
     value, w, h = item['value'], item['original_width'], item['original_height']
     x0, y0 = value['x'] * w / 100, value['y'] * h / 100
     x1, y1 = x0 + value['width'] * w / 100, y0 + value['height'] * h / 100
     return (value['rectanglelabels'][0],
-            [int(round(v)) + 1 for v in (max(0, x0), max(0, y0), min(w, x1), min(h, y1))])
+            [round(max(0, x0)) + 1, round(max(0, y0)) + 1, round(min(w, x1)), round(min(h, y1))])
 
 
 def test_query_becomes_pre_annotated_tasks_ranked_by_predicted_loss(queried):
@@ -124,11 +125,16 @@ def test_query_becomes_pre_annotated_tasks_ranked_by_predicted_loss(queried):
     assert sorted(tasks) == sorted(record['selected'])
     ranked = sorted(tasks.values(), key=lambda t: t['id'])  # imported most informative first
     assert [t['data']['sample_id'] for t in ranked] == record['selected']
-    assert [t['data']['score'] for t in ranked] == pytest.approx(record['scores'])
+    assert [t['data']['selection_score'] for t in ranked] == pytest.approx(record['scores'])
     for task in ranked:
+        assert task['data']['predicted_loss'] == pytest.approx(task['data']['selection_score'],
+                                                               rel=1e-4)
         prediction = predicted_result(queried['client'], task)
-        assert prediction['score'] == pytest.approx(task['data']['score'], rel=1e-4)
         assert prediction['result'], 'every task is pre-annotated with the model\'s boxes'
+        # Label Studio shows the score as the prediction's confidence: the boxes' mean score.
+        assert prediction['score'] == pytest.approx(
+            sum(r['score'] for r in prediction['result']) / len(prediction['result']))
+        assert 0 <= prediction['score'] <= 1
         assert {r['type'] for r in prediction['result']} == {'rectanglelabels'}
     project = queried['client'].request('GET', f'/api/projects/{queried["sent"]["project"]}')
     assert '<Label value="aeroplane"/>' in project['label_config']

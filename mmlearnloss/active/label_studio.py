@@ -7,14 +7,27 @@ files a Label Studio project is made from and the JSON export it gives back:
   ``RectangleLabels`` for detection (VOC, COCO), ``KeyPointLabels`` with the joints for MPII,
   ``Choices`` for classification (OpenMMLab 2.0 json with ``gt_label``).
 - :func:`import_tasks`: one task per queried sample, most informative first, each with the
-  sample id, rank and score (predicted loss) in its data and the model's predictions as its
-  pre-annotation (``predictions``, scored by the predicted loss).
+  sample id, rank, selection score and predicted loss in its data and the model's predictions as
+  its pre-annotation (``predictions``, whose ``score`` is the model's confidence in [0, 1]).
 - :func:`write_import_files`: both, into a query folder (``label_studio_tasks.json``,
   ``label_studio_config.xml``), for a Label Studio reached by hand.
 - :func:`returned_from_export`: a Label Studio JSON export of the query's tasks becomes the
   returned files of the query in the dataset's own format (see :mod:`.oracle`): VOC XMLs in the
   dataset's ``Annotations/`` plus the returned list, a COCO json, an MPII / OpenMMLab 2.0 json
   list. :func:`.oracle.check_returned` then checks them as it checks files written by hand.
+
+Boxes. A Label Studio rectangle is continuous: ``x``, ``y``, ``width``, ``height`` in percent of
+``original_width`` / ``original_height``, from the top-left corner of the first pixel (0) to the
+bottom-right corner of the last (the image's width). A VOC XML box is 1-based inclusive pixels, so
+``xmin..xmax`` covers ``[xmin - 1, xmax]``; mmdet loads it as ``[xmin - 1, ymin - 1, xmax - 1,
+ymax - 1]``, so a predicted box ``[x0, y0, x1, y1]`` is the rectangle ``[x0, y0, x1 + 1, y1 + 1]``
+and a rectangle comes back as ``xmin = round(x0) + 1``, ``xmax = round(x1)``. A COCO box
+``[x, y, w, h]`` is continuous already (mmdet loads ``[x, y, x + w, y + h]``): the rectangle as
+it is, back to 0.01 px. Everything is clamped to the image; a box equal to the dataset's (drawn,
+or predicted as mmdet loaded it) comes back with the same numbers.
+
+Joints. mmpose loads MPII's ``joints`` as they are (only the centre is made 0-based), so a joint
+is the point at the same pixel coordinates both ways, back to 0.001 px.
 
 A task finds its sample by ``data.sample_id`` (set by :func:`import_tasks`) or, for tasks made
 otherwise, by the image's file name (Label Studio's upload prefix ``<hash>-`` allowed).
@@ -108,15 +121,12 @@ class LabelStudioFormat:
 
 
 class BoxesFormat(LabelStudioFormat):
-    """Detection (VOC XMLs, COCO json): ``RectangleLabels`` of the dataset's classes."""
+    """Detection: ``RectangleLabels`` of the dataset's classes (see the module docstring for the
+    coordinates). Subclasses say how the dataset's boxes map to rectangles."""
 
     result_type = 'rectanglelabels'
-
-    def labels(self) -> List[str]:
-        writer = self.pool.writers[0]
-        if isinstance(writer, VOCSplitWriter):
-            return list(writer._classes())
-        return [c['name'] for c in writer._load_coco().get('categories', [])]
+    #: Added to a loaded (or predicted) box's x1, y1 to reach the rectangle's right / bottom edge.
+    edge = 0
 
     def control(self) -> str:
         return _control('RectangleLabels', self.labels())
@@ -125,14 +135,19 @@ class BoxesFormat(LabelStudioFormat):
         return ('Draw a box around every object of the listed classes; correct, relabel or delete '
                 'the model\'s boxes.')
 
+    def from_rectangle(self, x0: float, y0: float, x1: float,
+                       y1: float) -> Optional[List[float]]:
+        """The dataset's ``[x0, y0, x1, y1]`` of a clamped rectangle (pixels); None: empty."""
+        raise NotImplementedError
+
     def prediction_result(self, prediction, width, height, score_threshold):
         classes, results = self.labels(), []
         for box, label, score in zip(prediction.get('bboxes', []), prediction.get('labels', []),
                                      prediction.get('scores', [])):
             if score < score_threshold or not 0 <= label < len(classes):
                 continue
-            x0, y0, x1, y1 = (max(0., min(float(v), size)) for v, size in
-                              zip(box, (width, height, width, height)))
+            x0, y0, x1, y1 = _clamp([box[0], box[1], box[2] + self.edge, box[3] + self.edge],
+                                    width, height)
             if x1 <= x0 or y1 <= y0:
                 continue
             results.append(_result(self.result_type, (width, height), score, x=100 * x0 / width,
@@ -155,41 +170,66 @@ class BoxesFormat(LabelStudioFormat):
                 return None, f'a box of {names[0]!r} is rotated; draw boxes without rotation'
             x0, y0 = value['x'] * width / 100, value['y'] * height / 100
             x1, y1 = x0 + value['width'] * width / 100, y0 + value['height'] * height / 100
-            x0, x1 = max(0., x0), min(float(width), x1)
-            y0, y1 = max(0., y0), min(float(height), y1)
-            if round(x1) <= round(x0) or round(y1) <= round(y0):
-                return None, f'a box of {names[0]!r} is empty'
-            boxes.append(dict(name=names[0], bbox=[x0, y0, x1, y1], width=width, height=height))
+            x0, y0, x1, y1 = _clamp([x0, y0, x1, y1], width, height)
+            bbox = self.from_rectangle(x0, y0, x1, y1)
+            if bbox is None:
+                return None, (f'a box of {names[0]!r} is too small ({x1 - x0:.1f} x '
+                              f'{y1 - y0:.1f} px in the image); draw it around the object')
+            boxes.append(dict(name=names[0], bbox=bbox, width=width, height=height))
         if not boxes:
             return None, 'no box'
         return boxes, None
 
-    def write_returned(self, query_dir, leaves, entries):
-        for leaf in leaves:
-            writer = self.pool.writers[leaf['leaf']]
-            if isinstance(writer, VOCSplitWriter):
-                self._write_voc(writer, query_dir, leaf, entries)
-            else:
-                self._write_coco(writer, query_dir, leaf, entries)
 
-    @staticmethod
-    def _write_voc(writer: VOCSplitWriter, query_dir: str, leaf: dict, entries: dict) -> None:
+class VOCBoxesFormat(BoxesFormat):
+    """VOC XMLs: 1-based inclusive pixel boxes, read by mmdet minus 1."""
+
+    edge = 1
+
+    def labels(self) -> List[str]:
+        return list(self.pool.writers[0]._classes())
+
+    def from_rectangle(self, x0, y0, x1, y1):
+        # The pixels the rectangle covers, 1-based: the first right of x0, the last left of x1.
+        xmin, ymin, xmax, ymax = round(x0) + 1, round(y0) + 1, round(x1), round(y1)
+        # mmdet reads xmax - xmin as the width: one pixel would be an empty box.
+        return None if xmax <= xmin or ymax <= ymin else [xmin, ymin, xmax, ymax]
+
+    def write_returned(self, query_dir, leaves, entries):
         # VOC's labels are the per-image XMLs, written in place; the first version of each is
         # kept under returned/replaced/ (it is the dataset's, and labels nothing but a placeholder
         # in a real unlabeled pool).
-        for sample_id in leaf['ids']:
-            path = writer.annotation_path(sample_id)
-            backup = osp.join(query_dir, RETURNED_DIR, 'replaced', f'{sample_id}.xml')
-            if osp.isfile(path) and not osp.isfile(backup):
-                os.makedirs(osp.dirname(backup), exist_ok=True)
-                shutil.copy2(path, backup)
-            image_id = sample_id[len(writer.folder) + 1:]
-            atomic_write_text(path, _voc_xml(writer.folder, image_id, entries[sample_id]))
-        with open(osp.join(query_dir, leaf['file']), encoding='utf-8') as f:
-            atomic_write_text(BoxesFormat._returned_path(query_dir, leaf), f.read())
+        for leaf in leaves:
+            writer = self.pool.writers[leaf['leaf']]
+            for sample_id in leaf['ids']:
+                path = writer.annotation_path(sample_id)
+                backup = osp.join(query_dir, RETURNED_DIR, 'replaced', f'{sample_id}.xml')
+                if osp.isfile(path) and not osp.isfile(backup):
+                    os.makedirs(osp.dirname(backup), exist_ok=True)
+                    shutil.copy2(path, backup)
+                image_id = sample_id[len(writer.folder) + 1:]
+                atomic_write_text(path, _voc_xml(writer.folder, image_id, entries[sample_id]))
+            with open(osp.join(query_dir, leaf['file']), encoding='utf-8') as f:
+                atomic_write_text(self._returned_path(query_dir, leaf), f.read())
 
-    @staticmethod
-    def _write_coco(writer: COCOSplitWriter, query_dir: str, leaf: dict, entries: dict) -> None:
+
+class COCOBoxesFormat(BoxesFormat):
+    """COCO json: continuous ``[x, y, w, h]`` boxes, read by mmdet as ``[x, y, x + w, y + h]``."""
+
+    def labels(self) -> List[str]:
+        return [c['name'] for c in self.pool.writers[0]._load_coco().get('categories', [])]
+
+    def from_rectangle(self, x0, y0, x1, y1):
+        # 0.01 px, as COCO's own files: the percent round trip leaves 2.9999999999999996.
+        box = [round(v, 2) for v in (x0, y0, x1, y1)]
+        return None if box[2] - box[0] < 1 or box[3] - box[1] < 1 else box
+
+    def write_returned(self, query_dir, leaves, entries):
+        for leaf in leaves:
+            self._write_coco(self.pool.writers[leaf['leaf']], query_dir, leaf, entries)
+
+    def _write_coco(self, writer: COCOSplitWriter, query_dir: str, leaf: dict,
+                    entries: dict) -> None:
         with open(osp.join(query_dir, leaf['file']), encoding='utf-8') as f:
             coco = json.load(f)
         category = {c['name']: c['id'] for c in coco.get('categories', [])}
@@ -200,13 +240,13 @@ class BoxesFormat(LabelStudioFormat):
         for image in coco['images']:
             for box in entries[str(image['id'])]:
                 x0, y0, x1, y1 = box['bbox']
+                w, h = round(x1 - x0, 2), round(y1 - y0, 2)
                 annotations.append(dict(id=next_id, image_id=image['id'],
                                         category_id=category[box['name']], iscrowd=0,
-                                        bbox=[x0, y0, x1 - x0, y1 - y0],
-                                        area=(x1 - x0) * (y1 - y0)))
+                                        bbox=[x0, y0, w, h], area=round(w * h, 4)))
                 next_id += 1
         coco['annotations'] = annotations
-        atomic_write_text(BoxesFormat._returned_path(query_dir, leaf), json.dumps(coco))
+        atomic_write_text(self._returned_path(query_dir, leaf), json.dumps(coco))
 
 
 class KeypointsFormat(LabelStudioFormat):
@@ -234,7 +274,7 @@ class KeypointsFormat(LabelStudioFormat):
         scores = prediction.get('keypoint_scores') or [1.0] * len(points)
         results = []
         for name, (x, y), score in zip(MPII_JOINTS, points, scores):
-            if score < score_threshold or not (0 <= x < width and 0 <= y < height):
+            if score < score_threshold or not (0 <= x <= width and 0 <= y <= height):
                 continue
             results.append(_result(self.result_type, (width, height), score, x=100 * x / width,
                                    y=100 * y / height, width=0.5, keypointlabels=[name]))
@@ -251,7 +291,9 @@ class KeypointsFormat(LabelStudioFormat):
             index = MPII_JOINTS.index(names[0])
             if visible[index]:
                 return None, f'joint {names[0]!r} is marked twice'
-            joints[index] = [value['x'] * width / 100, value['y'] * height / 100]
+            # 0.001 px: the percent round trip leaves 95.99999999999999.
+            joints[index] = [round(max(0., min(value['x'] * width / 100, width)), 3),
+                             round(max(0., min(value['y'] * height / 100, height)), 3)]
             visible[index] = 1
         if not any(visible):
             return None, 'no joint'
@@ -320,8 +362,10 @@ def label_studio_format(pool: PoolSplitter) -> LabelStudioFormat:
     """
     kinds = set()
     for writer in pool.writers:
-        if isinstance(writer, (VOCSplitWriter, COCOSplitWriter)):
-            kinds.add(BoxesFormat)
+        if isinstance(writer, VOCSplitWriter):
+            kinds.add(VOCBoxesFormat)
+        elif isinstance(writer, COCOSplitWriter):
+            kinds.add(COCOBoxesFormat)
         elif isinstance(writer, JsonListSplitWriter) and writer._is_mpii():
             kinds.add(KeypointsFormat)
         elif isinstance(writer, JsonListSplitWriter):
@@ -372,11 +416,18 @@ def import_tasks(pool: PoolSplitter,
                  score_threshold: float = 0.3) -> List[dict]:
     """Label Studio tasks for ``ids`` (most informative first), with pre-annotations.
 
+    A task's ``data`` holds ``sample_id``, ``rank`` (1: most informative), ``selection_score``
+    (the strategy's score, ``score`` of query.csv), ``predicted_loss`` (the model's predicted loss
+    for the sample, from its prediction; None without one), ``query`` and ``hint``. Its
+    prediction's ``score`` is the model's confidence in [0, 1], the mean of its result items'
+    scores: the pre-annotated boxes' scores (detection), the pre-annotated joints' scores (pose),
+    the chosen class's probability (classification); left out when nothing is pre-annotated.
+
     Args:
         pool (PoolSplitter): The pool of the ids.
         ids (Sequence[str]): The queried samples, most informative first.
-        scores (Sequence[float], optional): Their scores (predicted loss), aligned with ``ids``;
-            each prediction gets its sample's score.
+        scores (Sequence[float], optional): Their selection scores (the predicted loss for
+            ``learning_loss``), aligned with ``ids``.
         predictions (dict, optional): Sample id -> plain prediction
             (:func:`mmlearnloss.active.predictions.plain_prediction`); None: no pre-annotations.
         files_root (str, optional): The server's ``LOCAL_FILES_DOCUMENT_ROOT`` (see
@@ -390,16 +441,19 @@ def import_tasks(pool: PoolSplitter,
     tasks = []
     for rank, sample_id in enumerate(ids, 1):
         score = scores[rank - 1] if scores else None
-        data = dict(image=image_url(pool.image_path(sample_id), files_root), sample_id=sample_id,
-                    rank=rank, score=None if score is None else float(score), query=query,
-                    hint=fmt.hint(sample_id))
-        task = dict(data=data)
         prediction = (predictions or {}).get(sample_id)
+        predicted_loss = (prediction or {}).get('pred_loss')
+        data = dict(image=image_url(pool.image_path(sample_id), files_root), sample_id=sample_id,
+                    rank=rank, selection_score=None if score is None else float(score),
+                    predicted_loss=None if predicted_loss is None else float(predicted_loss),
+                    query=query, hint=fmt.hint(sample_id))
+        task = dict(data=data)
         if prediction is not None and min(prediction.get('ori_shape') or [0]) > 0:
             height, width = prediction['ori_shape']
             result = fmt.prediction_result(prediction, width, height, score_threshold)
-            task['predictions'] = [dict(model_version=model_version, result=result,
-                                        score=float(prediction.get('pred_loss', score or 0.)))]
+            task['predictions'] = [dict(model_version=model_version, result=result)]
+            if result:
+                task['predictions'][0]['score'] = sum(r['score'] for r in result) / len(result)
         tasks.append(task)
     return tasks
 
@@ -570,13 +624,20 @@ def _control(tag: str, labels: Sequence[str]) -> str:
 
 def _result(result_type: str, image_size: Tuple[int, int], score: float, **value) -> dict:
     """One Label Studio result item; ``image_size`` is (width, height) of the image."""
+    # Heatmap maxima (pose) may stray slightly outside [0, 1]; Label Studio shows a percentage.
     return dict(from_name=FROM_NAME, to_name=TO_NAME, type=result_type,
                 original_width=int(image_size[0]), original_height=int(image_size[1]),
-                image_rotation=0, value=value, score=float(score))
+                image_rotation=0, value=value, score=min(1., max(0., float(score))))
+
+
+def _clamp(box: Sequence[float], width: int, height: int) -> List[float]:
+    """``[x0, y0, x1, y1]`` inside the image (pixels)."""
+    return [max(0., min(float(v), size)) for v, size in zip(box, (width, height, width, height))]
 
 
 def _voc_xml(folder: str, image_id: str, boxes: List[dict]) -> str:
-    """A VOC annotation with the boxes (pixels, continuous) written 1-based as VOC does."""
+    """A VOC annotation with the boxes (1-based inclusive pixels, :meth:`VOCBoxesFormat.
+    from_rectangle`)."""
     ann = ET.Element('annotation')
     ET.SubElement(ann, 'folder').text = folder
     ET.SubElement(ann, 'filename').text = f'{image_id}.jpg'
@@ -593,8 +654,7 @@ def _voc_xml(folder: str, image_id: str, boxes: List[dict]) -> str:
         ET.SubElement(node, 'truncated').text = '0'
         ET.SubElement(node, 'difficult').text = '0'
         bndbox = ET.SubElement(node, 'bndbox')
-        # mmdet reads int(value) - 1, so this round-trips a box to the nearest pixel.
         for key, value in zip(('xmin', 'ymin', 'xmax', 'ymax'), box['bbox']):
-            ET.SubElement(bndbox, key).text = str(int(round(value)) + 1)
+            ET.SubElement(bndbox, key).text = str(int(value))
     ET.indent(ann, space='\t')
     return ET.tostring(ann, encoding='unicode') + '\n'

@@ -181,7 +181,8 @@ class LabelStudioOracle:
         Args:
             pool (PoolSplitter): The pool of the query.
             query (dict): What :func:`.oracle.write_query` returned.
-            scores (list[float] | None): The queried samples' scores (predicted loss).
+            scores (list[float] | None): The queried samples' selection scores (the predicted
+                loss for ``learning_loss``), ``data.selection_score`` of their tasks.
             predictions (dict, optional): Sample id -> plain prediction.
             stage (int): The stage that selected them (0-based).
 

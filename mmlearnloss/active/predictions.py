@@ -49,9 +49,11 @@ def predict_samples(model, val_dataloader, pool, ids: Sequence[str], out_dir: st
 def plain_prediction(result) -> dict:
     """JSON-ready values of one predicted data sample, in original image pixels.
 
-    Keys (as the result has them): ``ori_shape`` (height, width), ``pred_loss``; detection:
-    ``bboxes`` ([x0, y0, x1, y1] each), ``labels``, ``scores``; pose: ``keypoints`` and
-    ``keypoint_scores`` of the first instance; classification: ``label`` and ``score``.
+    Keys (as the result has them): ``ori_shape`` (height, width), ``pred_loss`` (the predicted
+    loss); detection: ``bboxes`` ([x0, y0, x1, y1] each, in the coordinates the framework loads
+    the dataset's boxes in: VOC's XML minus 1, COCO's [x, y, x + w, y + h]), ``labels``,
+    ``scores`` (confidences); pose: ``keypoints`` and ``keypoint_scores`` of the first instance;
+    classification: ``label`` and ``score`` (its probability).
     """
     out = dict(ori_shape=[int(v) for v in result.metainfo.get('ori_shape', (0, 0))[:2]])
     if 'pred_loss' in result:
