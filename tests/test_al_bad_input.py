@@ -101,3 +101,25 @@ def test_missing_annotation_file_names_the_path(cwd, tmp_path):
     assert result.returncode != 0
     assert 'VOC2012/missing.txt' in last_line(result)
     assert not (tmp_path / 'al_state.json').exists()
+
+
+def test_ranking_metric_without_validation_ground_truth_fails_before_training(cwd, tmp_path):
+    # A val pipeline that loads no annotations gives the ranking metric nothing to compare
+    # with: the run must say so at its start, not after a stage of training.
+    config = tmp_path / 'no_val_boxes.py'
+    config.write_text(
+        f"_base_ = {osp.join(ROOT, 'configs', 'mini', 'ssd_voc_learnloss_mini.py')!r}\n"
+        "val_dataloader = dict(dataset=dict(pipeline=[\n"
+        "    dict(type='LoadImageFromFile'),\n"
+        "    dict(type='Resize', scale=(300, 300), keep_ratio=False),\n"
+        "    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',\n"
+        "                                          'img_shape', 'scale_factor'))]))\n")
+    work_dir = tmp_path / 'work'
+    result = run(cwd, work_dir, config=str(config))
+    assert result.returncode != 0
+    message = last_line(result)
+    assert 'val_evaluator has LossRankingMetric' in message
+    assert "no ground truth for the SingleStageDetector loss" in message
+    assert "mmdet: LoadAnnotations" in message
+    assert not (work_dir / 'al_state.json').exists()
+    assert not list(work_dir.glob('*.pth'))

@@ -78,3 +78,19 @@ def test_detection_entropy_is_finite_and_bounded(model):
     unc = model.score(inputs, samples, needs=('uncertainty', ))['uncertainty']
     assert unc.shape == (2, )
     assert ((unc >= 0) & (unc <= torch.log(torch.tensor(21.0)))).all()
+
+
+def test_baselines_with_zero_weight_compute_no_per_image_targets(model, monkeypatch):
+    # λ = 0 (random, entropy, core-set configs): nothing learns from the targets.
+    model.train()
+    replays = []
+    monkeypatch.setattr(model.adapter, 'replay', lambda *a, **k: replays.append(1))
+    monkeypatch.setattr(model.loss_prediction_loss, 'loss_weight', 0.0)
+    model.zero_grad(set_to_none=True)
+    losses = model(*batch(model, 2), mode='loss')
+    assert replays == []
+    assert losses['loss_pred'].item() == 0.0 and 'rank_acc' not in losses
+    total_loss(losses).backward()
+    # every parameter of the head is in the graph (as DDP expects), with zero gradients
+    grads = [p.grad for p in model.loss_prediction_head.parameters()]
+    assert all(g is not None and not g.any() for g in grads)

@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+from mmengine.utils import import_modules_from_strings
 
 from mmlearnloss.active.state import ALStateError
 
@@ -47,6 +48,9 @@ def build_config(args, seed=None) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+        # mmengine imports custom_imports when it loads the file, not when an option sets them.
+        if cfg.get('custom_imports'):
+            import_modules_from_strings(**cfg.custom_imports)
     cfg.launcher = args.launcher
     name = osp.splitext(osp.basename(args.config))[0]
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join('./work_dirs', name)

@@ -76,6 +76,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             ``dict(type='label_studio', url=..., project=...)``: the same, with the query sent
             to a Label Studio project as tasks pre-annotated by the model, and the annotations
             fetched from it on ``--resume`` (:class:`~.label_studio_oracle.LabelStudioOracle`).
+        keep_checkpoints (int, optional): Checkpoints kept of the stage in progress, the
+            newest (default 1: what ``--resume`` needs); every finished stage keeps its final
+            checkpoint (what fine-tuning and the records need) and nothing else. The loop
+            deletes the others itself, in place of the ``CheckpointHook``'s
+            ``max_keep_ckpts``. None keeps every checkpoint the hook writes (SSD300-VOC: 300
+            epochs x 10 stages of about 213 MB each).
         method (str, optional): Name of the method in the result files and plots; default the
             strategy's short name (``'learning_loss'``). Variants of one strategy (another loss,
             another schedule) set their own, e.g. ``'learning_loss_all_pairs'``; the plot tools
@@ -101,6 +107,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  score_amp: bool = False,
                  score_pin_memory: Optional[bool] = None,
                  oracle: Union[str, dict] = 'simulated',
+                 keep_checkpoints: Optional[int] = 1,
                  method: Optional[str] = None,
                  resume: bool = False):
         for name, value in (('num_stages', num_stages), ('initial_size', initial_size),
@@ -109,6 +116,10 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 raise ValueError(f'ActiveLearningLoop: {name} must be >= 1, got {value}')
         if num_stages > 1 and query_size < 1:
             raise ValueError(f'ActiveLearningLoop: query_size must be >= 1, got {query_size}')
+        if keep_checkpoints is not None and keep_checkpoints < 1:
+            raise ValueError(f'ActiveLearningLoop: keep_checkpoints must be >= 1 (the newest '
+                             f'checkpoint is what --resume needs) or None (keep all), got '
+                             f'{keep_checkpoints}')
         if subset_size is not None and subset_size < query_size:
             raise ValueError(f'ActiveLearningLoop: subset_size M={subset_size} is smaller than '
                              f'query_size K={query_size}; M must be at least K.')
@@ -128,6 +139,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.score_pin_memory = score_pin_memory
         self.label_studio = build_oracle(oracle)  # None unless dict(type='label_studio')
         self.oracle = 'label_studio' if self.label_studio is not None else oracle
+        self.keep_checkpoints = keep_checkpoints
         self.method = method or self.strategy.name
         self.awaiting_annotations = False
         #: The stage whose trained weights the model holds (None: the initial weights).
@@ -137,6 +149,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.state_path = osp.join(runner.work_dir, 'al_state.json')
         self.splits_dir = osp.join(runner.work_dir, 'splits')
         self.init_weights_path = osp.join(runner.work_dir, 'initial_weights.pth')
+        self.check_evaluation()  # before anything is written: a bad config leaves no run
         self.state = self._load_or_create_state()
         # Human labels returned in earlier stages replace the dataset's entries in every split.
         for record in self.state.stages:
@@ -274,6 +287,37 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         # exactly like an uninterrupted one.
         set_random_seed(self.seed * 1_000_000 + self.stage * 1000 + self._epoch)
         super().run_epoch()
+        self._prune_checkpoints(self.stage)
+
+    def check_evaluation(self) -> None:
+        """Before any training: tell the model in which frame the validation pipeline delivers
+        the ground truth, and fail now, not after a stage, if the ranking metric is configured
+        but the validation samples carry no ground truth for target losses."""
+        val_loop = self.runner.val_loop
+        model = self._unwrapped()
+        if val_loop is None or not hasattr(model, 'read_eval_pipeline'):
+            return
+        dataset = val_loop.dataloader.dataset
+        while not hasattr(dataset, 'pipeline') and hasattr(dataset, 'dataset'):
+            dataset = dataset.dataset  # RepeatDataset, ClassBalancedDataset
+        pipeline = getattr(dataset, 'pipeline', None)
+        model.read_eval_pipeline(getattr(pipeline, 'transforms', []))
+        metrics = getattr(val_loop.evaluator, 'metrics', [])
+        if not any(type(metric).__name__ == 'LossRankingMetric' for metric in metrics):
+            return
+        if not model.val_target_loss:
+            raise ValueError('val_evaluator has LossRankingMetric, but the model computes no '
+                             'validation target losses (LearningLoss(val_target_loss=False)): '
+                             'remove the metric or set val_target_loss=True.')
+        sample = val_loop.dataloader.dataset[0]
+        if not model.adapter.has_targets([sample['data_samples']]):
+            names = [type(t).__name__ for t in getattr(pipeline, 'transforms', [])]
+            raise ValueError(
+                f'val_evaluator has LossRankingMetric, which compares predicted with real '
+                f'losses, but the validation samples carry no ground truth for the '
+                f'{type(model.architecture).__name__} loss (val pipeline: {names}). Load the '
+                f'annotations in val_dataloader.dataset.pipeline (mmdet: LoadAnnotations; '
+                f'mmpose: GenerateTarget), or remove LossRankingMetric from val_evaluator.')
 
     def evaluate(self) -> Dict[str, float]:
         sync_buffers(self.runner.model)
@@ -419,19 +463,38 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     # -------------------------------------------------------------------------- checkpoints
     def _name_checkpoints(self, stage: int) -> None:
-        """Give every stage its own checkpoint names so stages never overwrite each other."""
+        """Give every stage its own checkpoint names so stages never overwrite each other.
+
+        With ``keep_checkpoints`` the loop, not the hook, deletes old checkpoints: the hook
+        counts across stages (its ``keep_ckpt_ids`` live in the message hub) and would delete
+        a finished stage's final checkpoint.
+        """
         for hook in self.runner.hooks:
             if type(hook).__name__ == 'CheckpointHook':
                 hook.filename_tmpl = f'stage_{stage}_epoch_{{}}.pth'
+                if self.keep_checkpoints is not None:
+                    hook.max_keep_ckpts = -1
 
-    def _latest_checkpoint(self, stage: int) -> Optional[str]:
+    def _prune_checkpoints(self, stage: int) -> None:
+        """Delete the stage's checkpoints but the newest ``keep_checkpoints``."""
+        if self.keep_checkpoints is None or not is_main_process():
+            return
+        for _, path in self._stage_checkpoints(stage)[:-self.keep_checkpoints]:
+            os.remove(path)
+
+    def _stage_checkpoints(self, stage: int) -> List[tuple]:
+        """(epoch, path) of the stage's checkpoints in the work dir, oldest first."""
         pattern = osp.join(self.runner.work_dir, f'stage_{stage}_epoch_*.pth')
         found = []
         for path in glob.glob(pattern):
             match = re.search(r'_epoch_(\d+)\.pth$', path)
             if match:
                 found.append((int(match.group(1)), path))
-        return max(found)[1] if found else None
+        return sorted(found)
+
+    def _latest_checkpoint(self, stage: int) -> Optional[str]:
+        found = self._stage_checkpoints(stage)
+        return found[-1][1] if found else None
 
     # ------------------------------------------------------------------------------- report
     def report(self) -> None:

@@ -84,6 +84,15 @@ class LearningLoss(BaseModel):
         self.adapter.prepare(architecture)
         #: Set by StopLossGradHook: the head then learns from detached features only.
         self.detach_taps = False
+        #: Frame of the evaluation samples' ground truth, see :meth:`read_eval_pipeline`.
+        self.eval_gt_frame = 'input'
+
+    def read_eval_pipeline(self, transforms: Sequence) -> None:
+        """Learn from the evaluation pipeline's ``transforms`` in which frame its samples carry
+        their ground truth, so validation target losses are computed where the network sees
+        the image (mmdet's test pipelines load boxes after ``Resize``, in the image file's
+        pixels). :class:`ActiveLearningLoop` calls it before the first stage."""
+        self.eval_gt_frame = self.adapter.gt_frame(transforms)
 
     def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):
         if mode == 'loss':
@@ -96,12 +105,20 @@ class LearningLoss(BaseModel):
 
     def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
         """The architecture's own losses plus ``loss_pred``."""
+        # λ = 0 (the baselines' configs): nothing learns from the targets, so none are computed.
+        with_targets = self.loss_prediction_loss.loss_weight != 0
         with self.taps.record():
-            losses, target_loss = self.adapter.loss(self.architecture, inputs, data_samples)
+            losses, target_loss = self.adapter.loss(self.architecture, inputs, data_samples,
+                                                    per_sample=with_targets)
             feats = self.taps.outputs()
         if self.detach_taps:
             feats = [f.detach() for f in feats]
         pred_loss = self.loss_prediction_head(feats)
+        if not with_targets:
+            losses = dict(losses)
+            # zero, but every parameter stays in the graph, as DDP expects
+            losses['loss_pred'] = pred_loss.sum() * 0.0
+            return losses
         target_loss = target_loss.detach()
         world = world_size() if self.global_ranking else 1
         if world > 1:
@@ -127,9 +144,11 @@ class LearningLoss(BaseModel):
         if with_targets:
             # Replayed on the features and head outputs predict computed (its first
             # extract_feat call: the unflipped inputs), so validation runs them once.
+            targets = data_samples if self.eval_gt_frame == 'input' else \
+                self.adapter.in_input_frame(data_samples)
             with torch.no_grad():
-                target_loss = self.adapter.replay(self.architecture, inputs, data_samples,
-                                                  feats[0], head_outputs)
+                target_loss = self.adapter.replay(self.architecture, inputs, targets, feats[0],
+                                                  head_outputs)
         for i, result in enumerate(results):
             result.pred_loss = pred_loss[i].detach()
             if target_loss is not None:

@@ -28,7 +28,7 @@ nearest registered base class in :data:`ADAPTERS`.
 import inspect
 import random
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -256,8 +256,21 @@ class ReplayAdapter:
         """Whether the samples carry the ground truth the loss needs (not so at inference)."""
         return data_samples is not None and len(data_samples) > 0
 
-    def loss(self, model: nn.Module, inputs, data_samples) -> Tuple[LossDict, Tensor]:
-        """The architecture's loss dict (with gradients) and the per-sample losses [B]."""
+    def gt_frame(self, transforms: Sequence) -> str:
+        """In which frame an evaluation pipeline of ``transforms`` delivers the ground truth:
+        ``'input'`` (the network's, as in training) or ``'original'`` (the image file's, to be
+        mapped by :meth:`in_input_frame` before a loss is computed on it)."""
+        return 'input'
+
+    def in_input_frame(self, data_samples: list) -> list:
+        """``data_samples`` with their ground truth mapped from the original to the input
+        frame, as copies: the evaluator still reads the originals."""
+        return data_samples
+
+    def loss(self, model: nn.Module, inputs, data_samples,
+             per_sample: bool = True) -> Tuple[LossDict, Optional[Tensor]]:
+        """The architecture's loss dict (with gradients) and the per-sample losses [B] (None
+        without ``per_sample``)."""
         with kept_features(model) as calls:
             try:
                 losses = model.loss(inputs, data_samples)
@@ -274,9 +287,11 @@ class ReplayAdapter:
                 f'{describe(model)}.loss called extract_feat {len(calls)} times; per-sample '
                 f'losses replay `loss` on one call\'s features. Register an adapter for '
                 f'{type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS.')
+        if not per_sample:
+            return losses, None
         with torch.no_grad():
-            per_sample = self.replay(model, inputs, data_samples, calls[0])
-        return losses, per_sample
+            targets = self.replay(model, inputs, data_samples, calls[0])
+        return losses, targets
 
     def replay(self, model: nn.Module, inputs, data_samples, feats,
                head_outputs: Optional[dict] = None) -> Tensor:
@@ -366,14 +381,59 @@ class ImageClassifierAdapter(ReplayAdapter):
 
 
 class DetectorAdapter(ReplayAdapter):
-    """mmdet detectors (``BaseDetector``): targets need ``gt_instances``."""
+    """mmdet detectors (``BaseDetector``): targets need boxes in ``gt_instances``.
+
+    mmdet's test pipelines (VOC's among them) load the annotations after ``Resize``, so that
+    the evaluator compares predictions rescaled to the image file with boxes of the file; a
+    loss needs them where the anchors are, in network-input pixels: ``in_input_frame`` scales
+    them by the sample's ``scale_factor``, exactly as ``Resize`` scales training boxes.
+    """
 
     #: Detections or proposals whose class distributions enter an image's mean entropy.
     num_detections = 100
 
     def has_targets(self, data_samples):
+        # PackDetInputs adds an empty gt_instances even when no annotations were loaded.
         return super().has_targets(data_samples) and all(
-            'gt_instances' in s for s in data_samples)
+            'gt_instances' in s and 'bboxes' in s.gt_instances for s in data_samples)
+
+    def gt_frame(self, transforms):
+        names = [type(t).__name__ for t in transforms]
+        load = next((i for i, name in enumerate(names) if 'LoadAnnotations' in name), None)
+        if load is None:
+            return 'input'  # no ground truth: has_targets says so
+        before = names[:load]
+        resizes = [name for name in before if 'Resize' in name]
+        moving = [name for name in before if 'Resize' not in name
+                  and not name.startswith('Load') and name != 'Pad']
+        if moving or len(resizes) > 1:
+            raise ValueError(
+                f'The evaluation pipeline {names} loads its annotations after '
+                f'{moving or resizes}: mmlearnloss maps such boxes to the network input with '
+                f'the sample\'s scale_factor, which says what one Resize did, not what '
+                f'{moving or resizes} did. Load the annotations before them, or right after a '
+                f'single Resize (as mmdet\'s test pipelines do).')
+        return 'original' if resizes else 'input'
+
+    def in_input_frame(self, data_samples):
+        from mmdet.structures.bbox import scale_boxes
+        mapped = []
+        for sample in data_samples:
+            sample = sample.clone()
+            factor = sample.metainfo.get('scale_factor', (1.0, 1.0))
+            for key in ('gt_instances', 'ignored_instances'):
+                if key not in sample:
+                    continue
+                instances = sample.get(key).clone()
+                if 'masks' in instances:
+                    raise NotImplementedError(
+                        'Masks loaded after Resize cannot be mapped to the network input; load '
+                        'the annotations before Resize in the evaluation pipeline.')
+                if 'bboxes' in instances:
+                    instances.bboxes = scale_boxes(instances.bboxes.clone(), factor)
+                sample.set_field(instances, key)
+            mapped.append(sample)
+        return mapped
 
 
 class SingleStageDetectorAdapter(DetectorAdapter):
