@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env label-studio-env test demo demo-voc bench bench-summary bench-selection clean-env
+.PHONY: env label-studio-env test demo demo-voc bench bench-summary bench-selection bench-detection clean-env
 
 env:
 	@bash tools/install_env.sh $(VENV)
@@ -36,6 +36,14 @@ bench-selection: env
 	$(PY) tools/make_mnist5k.py --out data/mnist5k
 	$(PY) tools/benchmarks/selection_quality.py --methods all --seeds 0 1 2 --jobs 2 --threads 1 \
 	    --out-dir docs/selection_quality
+
+# The paper's detection comparison on the digit scenes: SSD, 5 methods x seeds 0 1 2; table and
+# plots in docs/.
+bench-detection: env
+	$(PY) tools/make_digit_scenes.py --out data/digit_scenes
+	$(PY) tools/benchmarks/selection_quality.py --task detection --methods all --seeds 0 1 2 \
+	    --jobs 2 --threads 1 --work-dir work_dirs/selection_quality_detection \
+	    --out-dir docs/selection_quality_detection
 
 clean-env:
 	rm -rf $(VENV)

@@ -104,9 +104,10 @@ def test_a_missing_dataset_names_the_command_that_creates_it(tmp_path, capsys):
 
 def test_unknown_method_lists_the_known_ones():
     with pytest.raises(bench.BenchmarkError, match='unknown method .*learnloss, random'):
-        bench.resolve_methods(['nope'])
-    assert list(bench.resolve_methods(['all'])) == list(bench.METHODS)
-    for config in bench.resolve_methods(['all']).values():
+        bench.resolve_methods(bench.TASKS['classification'], ['nope'])
+    task = bench.TASKS['classification']
+    assert list(bench.resolve_methods(task, ['all'])) == list(task.methods)
+    for config in bench.resolve_methods(task, ['all']).values():
         assert osp.isfile(config)
 
 

@@ -47,22 +47,68 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 
 from al_runs import AnalysisError, Run, load_run, mean_std, save_figure  # noqa: E402
 
-CONFIG_DIR = osp.join('configs', 'mnist5k')
-#: Method name -> config (in ``configs/mnist5k/``). The first four are the paper's comparison.
-METHODS = {
-    'learnloss': 'lenet5_mnist5k_learnloss.py',
-    'random': 'lenet5_mnist5k_random.py',
-    'entropy': 'lenet5_mnist5k_entropy.py',
-    'coreset': 'lenet5_mnist5k_coreset.py',
-    'learnloss_allpairs': 'lenet5_mnist5k_learnloss_allpairs.py',
-    'learnloss_diverse': 'lenet5_mnist5k_learnloss_diverse.py',
-    'learnloss_detached': 'lenet5_mnist5k_learnloss_detached.py',
-    'learnloss_combined': 'lenet5_mnist5k_learnloss_combined.py',
+class Task:
+    """What differs between the benchmark's tasks: configs, dataset, metric."""
+
+    def __init__(self, config_dir: str, methods: Dict[str, str], paper_methods: List[str],
+                 dataset: str, data_root: str, make_dataset: str, required: Sequence[str],
+                 metric: str, metric_title: str, short: str, scale: float, data_options):
+        self.config_dir, self.methods, self.paper_methods = config_dir, methods, paper_methods
+        self.dataset = dataset
+        self.data_root, self.make_dataset, self.required = data_root, make_dataset, required
+        self.metric, self.metric_title, self.short, self.scale = metric, metric_title, short, scale
+        #: data root (absolute) -> the --cfg-options that point a config at it
+        self.data_options = data_options
+
+
+def _json_list_roots(root: str) -> List[str]:
+    return [f'{loader}.dataset.data_root={root}'
+            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+
+
+def _voc_roots(root: str) -> List[str]:
+    voc = osp.join(root, 'VOCdevkit') + '/'
+    return [f'train_dataloader.dataset.dataset.datasets.{i}.data_root={voc}' for i in (0, 1)] + \
+        [f'{loader}.dataset.data_root={voc}' for loader in ('val_dataloader', 'test_dataloader')]
+
+
+TASKS = {
+    # Method name -> config (in the task's config dir). The first four are the paper's.
+    'classification': Task(
+        config_dir=osp.join('configs', 'mnist5k'),
+        methods={
+            'learnloss': 'lenet5_mnist5k_learnloss.py',
+            'random': 'lenet5_mnist5k_random.py',
+            'entropy': 'lenet5_mnist5k_entropy.py',
+            'coreset': 'lenet5_mnist5k_coreset.py',
+            'learnloss_allpairs': 'lenet5_mnist5k_learnloss_allpairs.py',
+            'learnloss_diverse': 'lenet5_mnist5k_learnloss_diverse.py',
+            'learnloss_detached': 'lenet5_mnist5k_learnloss_detached.py',
+            'learnloss_combined': 'lenet5_mnist5k_learnloss_combined.py',
+        },
+        paper_methods=['learnloss', 'random', 'entropy', 'coreset'],
+        dataset='MNIST 5k', data_root='data/mnist5k', make_dataset='python tools/make_mnist5k.py --out {root}',
+        required=('train.json', 'val.json'), metric='accuracy/top1',
+        metric_title='Top-1 accuracy (%) on the 1000 val digits', short='acc', scale=1.0,
+        data_options=_json_list_roots),
+    'detection': Task(
+        config_dir=osp.join('configs', 'digit_scenes'),
+        methods={
+            'learnloss': 'ssd_digits_learnloss.py',
+            'random': 'ssd_digits_random.py',
+            'entropy': 'ssd_digits_entropy.py',
+            'coreset': 'ssd_digits_coreset.py',
+            'learnloss_combined': 'ssd_digits_learnloss_combined.py',
+        },
+        paper_methods=['learnloss', 'random', 'entropy', 'coreset'],
+        dataset='digit scenes', data_root='data/digit_scenes',
+        make_dataset='python tools/make_digit_scenes.py --out {root}',
+        required=('VOCdevkit/VOC2007/ImageSets/Main/trainval.txt',
+                  'VOCdevkit/VOC2007/ImageSets/Main/test.txt',
+                  'VOCdevkit/VOC2012/ImageSets/Main/trainval.txt'),
+        metric='pascal_voc/mAP', metric_title='mAP (%, VOC 11 points) on the test scenes',
+        short='mAP', scale=100.0, data_options=_voc_roots),
 }
-PAPER_METHODS = ['learnloss', 'random', 'entropy', 'coreset']
-DEFAULT_DATA_ROOT = 'data/mnist5k'
-MAKE_DATASET = 'python tools/make_mnist5k.py --out {root}'
-ACCURACY = 'accuracy/top1'
 RANK_ACC = 'learnloss/rank_acc'
 RESULTS_FILE = 'al_results.json'
 STATE_FILE = 'al_state.json'
@@ -74,37 +120,38 @@ class BenchmarkError(Exception):
 
 
 # ---------------------------------------------------------------------------------- runs
-def check_dataset(data_root: str) -> None:
+def check_dataset(task: Task, data_root: str) -> None:
     """Fail with the command that creates the dataset when its annotation files are missing."""
-    missing = [name for name in ('train.json', 'val.json')
-               if not osp.isfile(osp.join(data_root, name))]
+    missing = [name for name in task.required if not osp.isfile(osp.join(data_root, name))]
     if missing:
         raise BenchmarkError(
-            f'{data_root}: no MNIST 5k dataset ({", ".join(missing)} not found). Create it with:\n'
-            f'    {MAKE_DATASET.format(root=data_root)}')
+            f'{data_root}: no {task.dataset} dataset ({", ".join(missing)} not found). Create it with:\n'
+            f'    {task.make_dataset.format(root=data_root)}')
 
 
-def resolve_methods(names: Sequence[str]) -> Dict[str, str]:
-    """Method name -> config path; ``all`` is every method of :data:`METHODS`."""
+def resolve_methods(task: Task, names: Sequence[str]) -> Dict[str, str]:
+    """Method name -> config path; ``all`` is every method of the task."""
     if list(names) == ['all']:
-        names = list(METHODS)
+        names = list(task.methods)
     methods = {}
     for name in names:
-        if name in METHODS:
-            methods[name] = osp.join(ROOT, CONFIG_DIR, METHODS[name])
+        if name in task.methods:
+            methods[name] = osp.join(ROOT, task.config_dir, task.methods[name])
         elif name.endswith('.py') and osp.isfile(name):
             methods[osp.splitext(osp.basename(name))[0]] = osp.abspath(name)
         else:
-            raise BenchmarkError(f'unknown method {name!r}; known: {", ".join(METHODS)}, all, '
-                                 f'or the path of a config.')
+            raise BenchmarkError(f'unknown method {name!r}; known: {", ".join(task.methods)}, '
+                                 f'all, or the path of a config.')
     return methods
 
 
 class Job:
     """One run of al_train.py: a method and a seed."""
 
-    def __init__(self, method: str, config: str, seed: int, work_dir: str, data_root: str):
+    def __init__(self, method: str, config: str, seed: int, work_dir: str, data_root: str,
+                 data_options=_json_list_roots, options: Sequence[str] = ()):
         self.method, self.config, self.seed = method, config, seed
+        self.data_options, self.options = data_options, list(options)
         self.method_dir = osp.join(work_dir, method)
         self.run_dir = osp.join(self.method_dir, f'seed_{seed}')
         self.log = osp.join(self.method_dir, f'seed_{seed}.log')
@@ -125,11 +172,8 @@ class Job:
                '--work-dir', self.method_dir, '--seeds', str(self.seed)]
         if self.status() == 'started':
             cmd.append('--resume')
-        root = osp.abspath(self.data_root)
-        cmd += ['--cfg-options', f'train_dataloader.dataset.data_root={root}',
-                f'val_dataloader.dataset.data_root={root}',
-                f'test_dataloader.dataset.data_root={root}']
-        return cmd
+        return cmd + ['--cfg-options', *self.data_options(osp.abspath(self.data_root)),
+                      *self.options]
 
 
 def run_job(job: Job, threads: int, report) -> int:
@@ -206,9 +250,10 @@ def curve_auc(num_labeled: Sequence[float], values: Sequence[float]) -> float:
     return area / (num_labeled[-1] - num_labeled[0])
 
 
-def summarize(runs_by_method: Dict[str, List[Run]]) -> dict:
-    """Per method: per-stage accuracy and ranking accuracy, AUC and first-stage accuracy, each
-    mean ± std over the seeds, plus the per-seed values."""
+def summarize(runs_by_method: Dict[str, List[Run]], task: Task = TASKS['classification']) -> dict:
+    """Per method: per-stage metric ('accuracy': the task's metric, top-1 accuracy or mAP, in
+    %) and ranking accuracy, AUC and first-stage metric, each mean ± std over the seeds, plus the
+    per-seed values."""
     summary = {}
     for method, runs in runs_by_method.items():
         labels = [int(s['num_labeled']) for s in runs[0].stages]
@@ -217,7 +262,7 @@ def summarize(runs_by_method: Dict[str, List[Run]]) -> dict:
             if [int(s['num_labeled']) for s in run.stages] != labels:
                 raise AnalysisError(f'{run.path}: its stages have other numbers of labels than '
                                     f'{runs[0].path}; runs of one method must share the protocol.')
-            acc = [s.get(ACCURACY, float('nan')) for s in run.stages]
+            acc = [s.get(task.metric, float('nan')) * task.scale for s in run.stages]
             per_seed[str(run.seed)] = dict(
                 accuracy=acc, rank_acc=[s.get(RANK_ACC, float('nan')) for s in run.stages],
                 auc=curve_auc(labels, acc))
@@ -281,7 +326,7 @@ def _signed(stat: dict) -> str:
     return f'{stat["mean"]:+.2f} ± {stat["std"]:.2f}'
 
 
-def markdown_tables(summary: dict) -> str:
+def markdown_tables(summary: dict, task: Task = TASKS['classification']) -> str:
     """Summary, accuracy per stage + AUC, and ranking accuracy per stage, as markdown tables."""
     methods = list(summary)
     labels = summary[methods[0]]['num_labeled']
@@ -289,8 +334,8 @@ def markdown_tables(summary: dict) -> str:
     lines = [f'Summary, mean ± std over seeds {", ".join(seeds)} (differences: per seed, same '
              f'initial labels and weights).', '', summary_table(summary), '',
              ]
-    lines += [f'Top-1 accuracy (%) on the 1000 val digits, mean ± std over seeds '
-             f'{", ".join(seeds)}; AUC: mean accuracy over the accuracy-vs-labels curve.', '',
+    lines += [f'{task.metric_title}, mean ± std over seeds {", ".join(seeds)}; AUC: the mean '
+              f'over the metric-vs-labels curve.', '',
              '| method | ' + ' | '.join(f'{n} labels' for n in labels) + ' | AUC |',
              '|---|' + '---:|' * (len(labels) + 1)]
     for m in methods:
@@ -305,12 +350,13 @@ def markdown_tables(summary: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def side_by_side(summary: dict) -> str:
-    """One row per stage; accuracy and ranking accuracy of every method next to each other
-    (means; with one seed, that seed's values)."""
+def side_by_side(summary: dict, task: Task = TASKS['classification']) -> str:
+    """One row per stage; the metric and the ranking accuracy of every method next to each
+    other (means; with one seed, that seed's values)."""
     methods = list(summary)
     labels = summary[methods[0]]['num_labeled']
-    header = ['stage', 'labels'] + [f'{m} {what}' for m in methods for what in ('acc', 'rank')]
+    header = ['stage', 'labels'] + [f'{m} {what}' for m in methods
+                                    for what in (task.short, 'rank')]
     rows = []
     for i, n in enumerate(labels):
         row = [str(i + 1), str(n)]
@@ -324,12 +370,14 @@ def side_by_side(summary: dict) -> str:
     return '\n'.join(' | '.join(c.rjust(w) for c, w in zip(r, widths)) for r in [header] + rows)
 
 
-def write_plots(runs_by_method: Dict[str, List[Run]], out_dir: str, prefix: str) -> List[str]:
+def write_plots(runs_by_method: Dict[str, List[Run]], out_dir: str, prefix: str,
+                task: Task = TASKS['classification']) -> List[str]:
     """Accuracy vs labels (the paper's four methods; the learning-loss variants with random and
     entropy) and the ranking accuracy of the learning-loss methods, with the plot tools."""
     from plot_al_curves import plot_al_curves
     from plot_rank_acc import plot_rank_acc
-    groups = {'accuracy': [m for m in runs_by_method if m in PAPER_METHODS] or list(runs_by_method),
+    groups = {'accuracy': [m for m in runs_by_method if m in task.paper_methods]
+              or list(runs_by_method),
               'accuracy_variants': [m for m in runs_by_method
                                     if m.startswith('learnloss') or m in ('random', 'entropy')],
               'rank_acc': [m for m in runs_by_method if m.startswith('learnloss')]}
@@ -344,7 +392,7 @@ def write_plots(runs_by_method: Dict[str, List[Run]], out_dir: str, prefix: str)
         if name == 'rank_acc':
             fig, _ = plot_rank_acc(runs)
         else:
-            fig, _, _ = plot_al_curves(runs, ACCURACY)
+            fig, _, _ = plot_al_curves(runs, task.metric)
         written.append(save_figure(fig, osp.join(out_dir, f'{prefix}{name}.png')))
     return written
 
@@ -360,12 +408,17 @@ def collect(jobs: Sequence[Job]) -> Dict[str, List[Run]]:
 # ---------------------------------------------------------------------------------- main
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--methods', nargs='+', default=PAPER_METHODS,
-                        help=f'methods ({", ".join(METHODS)}), "all", or config paths '
-                        f'(default: {" ".join(PAPER_METHODS)})')
+    parser.add_argument('--task', choices=list(TASKS), default='classification',
+                        help='classification: LeNet-5 on MNIST 5k (configs/mnist5k); detection: '
+                        'SSD on the digit scenes (configs/digit_scenes). Default classification')
+    parser.add_argument('--methods', nargs='+',
+                        help='methods of the task (classification: '
+                        f'{", ".join(TASKS["classification"].methods)}; detection: '
+                        f'{", ".join(TASKS["detection"].methods)}), "all", or config paths '
+                        '(default: learnloss random entropy coreset)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--data-root', default=DEFAULT_DATA_ROOT,
-                        help=f'the MNIST 5k folder (default {DEFAULT_DATA_ROOT})')
+    parser.add_argument('--data-root',
+                        help='the dataset folder (default: data/mnist5k, data/digit_scenes)')
     parser.add_argument('--work-dir', default='work_dirs/selection_quality',
                         help='runs go to WORK_DIR/<method>/seed_<s> (reused when finished)')
     parser.add_argument('--out-dir', help='table and plots (default: WORK_DIR)')
@@ -378,39 +431,44 @@ def parse_args(argv=None):
                         help='print one per-stage table with the methods side by side (the demo) '
                         'instead of the markdown tables (written in any case)')
     parser.add_argument('--no-plots', action='store_true', help='table only')
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='passed to every run\'s al_train.py --cfg-options (e.g. '
+                        'train_cfg.num_stages=3)')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    task = TASKS[args.task]
+    data_root = args.data_root or task.data_root
     out_dir = args.out_dir or args.work_dir
     try:
-        check_dataset(args.data_root)
-        methods = resolve_methods(args.methods)
+        check_dataset(task, data_root)
+        methods = resolve_methods(task, args.methods or task.paper_methods)
         # Seed by seed: an interrupted benchmark has every method at the same seeds.
-        jobs = [Job(m, cfg, s, osp.abspath(args.work_dir), args.data_root)
-                for s in args.seeds for m, cfg in methods.items()]
+        jobs = [Job(m, cfg, s, osp.abspath(args.work_dir), data_root, task.data_options,
+                    args.cfg_options) for s in args.seeds for m, cfg in methods.items()]
         start = time.time()
         failed = run_all(jobs, args.jobs, args.threads)
         print(f'Runs took {_clock(time.time() - start)}', flush=True)
         runs = collect(jobs)
         if not runs:
             raise BenchmarkError('no run finished; see the logs above.')
-        summary = summarize(runs)
+        summary = summarize(runs, task)
     except (BenchmarkError, AnalysisError) as e:
         print(f'selection_quality.py: error: {e}', file=sys.stderr)
         return 2
-    table = markdown_tables(summary)
+    table = markdown_tables(summary, task)
     os.makedirs(out_dir, exist_ok=True)
     md_path = osp.join(out_dir, f'{args.prefix}table.md')
     json_path = osp.join(out_dir, f'{args.prefix}results.json')
     with open(md_path, 'w') as f:
         f.write(table)
     with open(json_path, 'w') as f:
-        json.dump(dict(seeds=args.seeds, methods=summary, minus_random=differences(summary)), f,
+        json.dump(dict(task=args.task, metric=task.metric, seeds=args.seeds, methods=summary, minus_random=differences(summary)), f,
                   indent=1)
-    print(side_by_side(summary) if args.side_by_side else table)
-    written = [] if args.no_plots else write_plots(runs, out_dir, args.prefix)
+    print(side_by_side(summary, task) if args.side_by_side else table)
+    written = [] if args.no_plots else write_plots(runs, out_dir, args.prefix, task)
     for path in [md_path, json_path] + written:
         print(f'Saved {path}')
     if failed:

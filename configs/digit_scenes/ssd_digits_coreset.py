@@ -1,0 +1,5 @@
+# Baseline of ./ssd_digits_learnloss.py: the same SSD without the loss prediction loss (λ=0),
+# selecting by coreset.
+_base_ = './ssd_digits_learnloss.py'
+model = dict(loss=dict(loss_weight=0.0))
+train_cfg = dict(strategy='coreset')
