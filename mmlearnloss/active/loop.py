@@ -493,7 +493,31 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         return sorted(found)
 
     def _latest_checkpoint(self, stage: int) -> Optional[str]:
+        """The stage's newest complete checkpoint.
+
+        mmengine writes a checkpoint in place and names it in ``last_checkpoint`` once it is
+        written: a newer one of the stage is what a kill interrupted, and is deleted.
+        """
         found = self._stage_checkpoints(stage)
+        record = osp.join(self.runner.work_dir, 'last_checkpoint')
+        last = None
+        if osp.exists(record):
+            with open(record) as f:
+                last = osp.basename(f.read().strip())
+        complete = 0
+        for epoch, path in found:
+            if osp.basename(path) == last:
+                complete = epoch
+        if found and found[-1][0] > complete:
+            barrier()  # every rank has looked before rank 0 deletes
+            for epoch, path in found:
+                if epoch > complete:
+                    print_log(f'Stage {stage + 1}: {path} was not completely written (the run '
+                              f'stopped while saving it); deleted.', logger='current',
+                              level=30)
+                    if is_main_process():
+                        os.remove(path)
+            found = [(epoch, path) for epoch, path in found if epoch <= complete]
         return found[-1][1] if found else None
 
     # ------------------------------------------------------------------------------- report

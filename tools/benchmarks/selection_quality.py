@@ -1,6 +1,10 @@
-"""Selection quality on real digits: strategies x seeds on MNIST 5k, as the paper compares them.
+"""Selection quality on real digits: strategies x seeds, as the paper compares them.
 
-Runs ``tools/al_train.py`` for every method (a config of ``configs/mnist5k/``) and seed, then
+Two tasks (``--task``): ``classification``, LeNet-5 on MNIST 5k (``configs/mnist5k/``, top-1
+accuracy), and ``detection``, SSD on the digit scenes in VOC format (``configs/digit_scenes/``,
+VOC mAP in %; ``tools/make_digit_scenes.py``). Below, "accuracy" is the task's metric.
+
+Runs ``tools/al_train.py`` for every method (a config of the task's folder) and seed, then
 prints and writes one table (markdown + json) and the paper-style plots (accuracy vs labels,
 Figs. 4/6/7; ranking accuracy of the predicted loss, Fig. 5) with the project's plot tools:
 
@@ -26,6 +30,9 @@ Usage::
         [--seeds 0 1 2] [--work-dir work_dirs/selection_quality] [--out-dir DIR]
         [--jobs 1] [--threads N]
     python tools/benchmarks/selection_quality.py --methods all --jobs 2 --threads 1  # + variants
+    python tools/make_digit_scenes.py                  # once: data/digit_scenes
+    python tools/benchmarks/selection_quality.py --task detection --methods all --jobs 2 \
+        --threads 1 [--cfg-options train_cfg.num_stages=3]
 
 On a small CPU prefer one thread per run and as many runs as cores (``--jobs 2 --threads 1`` on
 2 cores): a LeNet-5 step is too small for two threads, which on a busy machine were 10-40 times
