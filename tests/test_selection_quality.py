@@ -123,3 +123,22 @@ def test_plot_tools_give_variants_of_one_strategy_their_own_line(tmp_path):
     curves = aggregate(runs, 'accuracy/top1')
     assert set(curves) == {'learning_loss', 'learning_loss_allpairs'}
     assert curves['learning_loss_allpairs'].mean == [71., 81., 91.]
+
+
+def test_detection_task_points_every_config_at_the_digit_scenes(tmp_path):
+    task = bench.TASKS['detection']
+    configs = bench.resolve_methods(task, ['all'])
+    assert list(configs) == ['learnloss', 'random', 'entropy', 'coreset', 'learnloss_combined']
+    assert all(osp.isfile(c) for c in configs.values())
+    job = bench.Job('random', configs['random'], 0, str(tmp_path), 'data/scenes',
+                    task.data_options, ['train_cfg.num_stages=3'])
+    options = job.command()[job.command().index('--cfg-options') + 1:]
+    voc = osp.abspath('data/scenes/VOCdevkit') + '/'
+    assert options == [
+        f'train_dataloader.dataset.dataset.datasets.0.data_root={voc}',
+        f'train_dataloader.dataset.dataset.datasets.1.data_root={voc}',
+        f'val_dataloader.dataset.data_root={voc}', f'test_dataloader.dataset.data_root={voc}',
+        'train_cfg.num_stages=3']
+    with pytest.raises(bench.BenchmarkError, match='no digit scenes dataset') as error:
+        bench.check_dataset(task, str(tmp_path))
+    assert f'python tools/make_digit_scenes.py --out {tmp_path}' in str(error.value)
