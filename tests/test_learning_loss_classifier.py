@@ -108,9 +108,9 @@ def test_nan_target_loss_is_skipped_and_counted(model, monkeypatch):
     model.train()
     original = model.adapter.loss
 
-    def with_nan(arch, inputs, samples):
-        losses, per_sample = original(arch, inputs, samples)
-        return losses, torch.cat([per_sample[:1] * float('nan'), per_sample[1:]])
+    def with_nan(arch, inputs, samples, per_sample=True):
+        losses, targets = original(arch, inputs, samples, per_sample)
+        return losses, torch.cat([targets[:1] * float('nan'), targets[1:]])
 
     monkeypatch.setattr(model.adapter, 'loss', with_nan)
     losses = model(*batch(), mode='loss')
