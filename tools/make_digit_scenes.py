@@ -63,9 +63,7 @@ import io
 import json
 import os
 import os.path as osp
-import shutil
 import sys
-import tempfile
 import time
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -73,7 +71,7 @@ import numpy as np
 from PIL import Image
 
 from make_mini_datasets import voc_xml
-from make_mnist5k import CLASSES, load_digits, split_rows
+from make_mnist5k import CLASSES, load_digits, split_rows, write_once
 
 DEFAULT_OUT = 'data/digit_scenes'
 DEFAULT_POOL_SIZE = 3000
@@ -416,34 +414,17 @@ def make_digit_scenes(out: str, pool_size: int = DEFAULT_POOL_SIZE,
             dataset (the message lists the differences).
     """
     check_arguments(pool_size, test_size, image_size, seed)
-    out = osp.abspath(out)
-    if osp.exists(out) and not osp.isdir(out):
-        raise FileExistsError(f'{out} exists and is a file, not a dataset folder; choose another '
-                              f'--out.')
-    if osp.isdir(out) and os.listdir(out):
-        found = differences(out, pool_size, test_size, image_size, seed, progress)
-        if not found:
-            return 'up to date'
-        raise FileExistsError(
-            f'{out} exists and does not hold this dataset: ' + '; '.join(found) +
-            '. Refusing to overwrite it: delete the folder yourself if it is an old or broken '
-            'copy, or choose another --out.')
-    parent = osp.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.tmp-', dir=parent)
-    try:
+
+    def write(folder: str) -> None:
         for name, data in dataset_files(pool_size, test_size, image_size, seed, progress):
-            path = osp.join(tmp, name)
+            path = osp.join(folder, name)
             os.makedirs(osp.dirname(path), exist_ok=True)
             with open(path, 'wb') as f:
                 f.write(data)
-        if osp.isdir(out):
-            os.rmdir(out)  # empty (checked above)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return 'written'
+
+    return write_once(
+        out, lambda folder: differences(folder, pool_size, test_size, image_size, seed, progress),
+        write)
 
 
 def summary(out: str) -> str:

@@ -29,7 +29,7 @@ import os.path as osp
 import shutil
 import sys
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 from PIL import Image
@@ -176,12 +176,25 @@ def make_mnist5k(out: str) -> str:
             dataset (the message lists the differences).
     """
     images, annotations = expected_content()
+    return write_once(out, lambda folder: differences(folder, images, annotations),
+                      lambda folder: write_dataset(folder, images, annotations))
+
+
+def write_once(out: str, find_differences: Callable[[str], List[str]],
+               write: Callable[[str], None]) -> str:
+    """Write a dataset folder that is never overwritten; return ``'written'`` or ``'up to
+    date'``.
+
+    A non-empty ``out`` is left as it is when ``find_differences(out)`` finds nothing, and is
+    refused with the differences otherwise. ``write(tmp)`` fills a temporary folder beside
+    ``out``, renamed to ``out`` when complete, so a crash leaves no half dataset.
+    """
     out = osp.abspath(out)
     if osp.exists(out) and not osp.isdir(out):
         raise FileExistsError(f'{out} exists and is a file, not a dataset folder; choose another '
                               f'--out.')
     if osp.isdir(out) and os.listdir(out):
-        found = differences(out, images, annotations)
+        found = find_differences(out)
         if not found:
             return 'up to date'
         raise FileExistsError(
@@ -192,7 +205,7 @@ def make_mnist5k(out: str) -> str:
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.tmp-', dir=parent)
     try:
-        write_dataset(tmp, images, annotations)
+        write(tmp)
         if osp.isdir(out):
             os.rmdir(out)  # empty (checked above)
         os.replace(tmp, out)
