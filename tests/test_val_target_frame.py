@@ -88,3 +88,10 @@ def test_pipeline_that_moves_boxes_before_loading_them_is_refused(voc_root):
     transforms = [Resize(scale=(300, 300)), RandomFlip(prob=1.0), LoadAnnotations()]
     with pytest.raises(ValueError, match=r"loads its annotations after \['RandomFlip'\]"):
         model.read_eval_pipeline(transforms)
+
+
+def test_masks_loaded_after_resize_are_refused(voc_root):
+    from mmdet.datasets.transforms import LoadAnnotations, Resize
+    model, _, _ = build('ssd_voc_learnloss.py', voc_root)
+    with pytest.raises(ValueError, match=r"loads masks after \['Resize'\]"):
+        model.read_eval_pipeline([Resize(scale=(300, 300)), LoadAnnotations(with_mask=True)])

@@ -300,8 +300,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         dataset = val_loop.dataloader.dataset
         while not hasattr(dataset, 'pipeline') and hasattr(dataset, 'dataset'):
             dataset = dataset.dataset  # RepeatDataset, ClassBalancedDataset
-        pipeline = getattr(dataset, 'pipeline', None)
-        model.read_eval_pipeline(getattr(pipeline, 'transforms', []))
+        transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
+        model.read_eval_pipeline(transforms)
         metrics = getattr(val_loop.evaluator, 'metrics', [])
         if not any(type(metric).__name__ == 'LossRankingMetric' for metric in metrics):
             return
@@ -311,7 +311,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                              'remove the metric or set val_target_loss=True.')
         sample = val_loop.dataloader.dataset[0]
         if not model.adapter.has_targets([sample['data_samples']]):
-            names = [type(t).__name__ for t in getattr(pipeline, 'transforms', [])]
+            names = [type(t).__name__ for t in transforms]
             raise ValueError(
                 f'val_evaluator has LossRankingMetric, which compares predicted with real '
                 f'losses, but the validation samples carry no ground truth for the '
@@ -504,20 +504,14 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         if osp.exists(record):
             with open(record) as f:
                 last = osp.basename(f.read().strip())
-        complete = 0
+        complete = next((epoch for epoch, path in found if osp.basename(path) == last), 0)
         for epoch, path in found:
-            if osp.basename(path) == last:
-                complete = epoch
-        if found and found[-1][0] > complete:
-            barrier()  # every rank has looked before rank 0 deletes
-            for epoch, path in found:
-                if epoch > complete:
-                    print_log(f'Stage {stage + 1}: {path} was not completely written (the run '
-                              f'stopped while saving it); deleted.', logger='current',
-                              level=30)
-                    if is_main_process():
-                        os.remove(path)
-            found = [(epoch, path) for epoch, path in found if epoch <= complete]
+            if epoch > complete:
+                print_log(f'Stage {stage + 1}: {path} was not completely written (the run '
+                          f'stopped while saving it); deleted.', logger='current', level=30)
+                if is_main_process():
+                    os.remove(path)
+        found = [(epoch, path) for epoch, path in found if epoch <= complete]
         return found[-1][1] if found else None
 
     # ------------------------------------------------------------------------------- report

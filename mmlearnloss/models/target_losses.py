@@ -406,6 +406,10 @@ class DetectorAdapter(ReplayAdapter):
         resizes = [name for name in before if 'Resize' in name]
         moving = [name for name in before if 'Resize' not in name
                   and not name.startswith('Load') and name != 'Pad']
+        if resizes and getattr(transforms[load], 'with_mask', False):
+            raise ValueError(
+                f'The evaluation pipeline {names} loads masks after {resizes}: mmlearnloss maps '
+                f'only boxes to the network input. Load the annotations before Resize.')
         if moving or len(resizes) > 1:
             raise ValueError(
                 f'The evaluation pipeline {names} loads its annotations after '
@@ -425,10 +429,6 @@ class DetectorAdapter(ReplayAdapter):
                 if key not in sample:
                     continue
                 instances = sample.get(key).clone()
-                if 'masks' in instances:
-                    raise NotImplementedError(
-                        'Masks loaded after Resize cannot be mapped to the network input; load '
-                        'the annotations before Resize in the evaluation pipeline.')
                 if 'bboxes' in instances:
                     instances.bboxes = scale_boxes(instances.bboxes.clone(), factor)
                 sample.set_field(instances, key)
