@@ -95,6 +95,15 @@ def test_a_box_off_the_object_is_wrong_from_the_iou_asked_for(voc):
     assert [p['sample_id'] for p in saved['per_image']] == IDS
 
 
+def test_a_score_threshold_counts_only_the_boxes_that_confident(voc):
+    predictions = perfect(voc)
+    predictions[IDS[1]]['scores'][0] = 0.5
+    everything = run(voc, predictions)
+    sure = run(voc, predictions, '--score-threshold', '0.6')
+    assert sure['predicted_boxes'] == sure['right_boxes'] == everything['right_boxes'] - 1
+    assert sure['submit_only'] == everything['submit_only'] - 1 == len(IDS) - 1
+
+
 def test_a_folder_without_tasks_is_named(voc, capsys):
     voc['query'].mkdir()
     with pytest.raises(SystemExit, match='no label_studio_tasks.json in .*al_select.py'):

@@ -34,6 +34,10 @@ def parse_args(argv=None):
                         help='the config whose training set names the VOC folders')
     parser.add_argument('--iou', type=float, default=0.5,
                         help='IoU from which a box of the right class counts as right (0.5)')
+    parser.add_argument('--score-threshold', type=float, default=0., metavar='T',
+                        help='count only the pre-annotated boxes of confidence >= T, as if the '
+                        'tasks had been written with al_select\'s --score-threshold T (default: '
+                        'all the tasks hold)')
     parser.add_argument('--out', metavar='FILE', help='also write the figures as json')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. data_root=...')
@@ -77,11 +81,14 @@ def match(predicted: List[dict], truth: List[dict], min_iou: float) -> int:
     return right
 
 
-def task_boxes(fmt, task: dict) -> List[dict]:
-    """The task's pre-annotated boxes as Label Studio returns them when submitted unchanged."""
+def task_boxes(fmt, task: dict, score_threshold: float = 0.) -> List[dict]:
+    """The task's pre-annotated boxes (confidence >= ``score_threshold``) as Label Studio
+    returns them when submitted unchanged."""
     boxes = []
     for prediction in task.get('predictions') or []:
         for item in prediction.get('result') or []:
+            if item.get('score', 0.) < score_threshold:
+                continue
             entry, _ = fmt.entry(task['data']['sample_id'], [item])
             if entry:
                 boxes.append(dict(entry[0], score=item.get('score', 0.)))
@@ -129,12 +136,13 @@ def main(argv=None):
             sys.exit(f'pre_annotation_quality.py: error: {sample_id} is in none of the VOC folders '
                      f'{sorted(writers)} of {args.config}.')
         truth = voc_objects(writer.annotation_path(sample_id))
-        predicted = task_boxes(fmt, task)
+        predicted = task_boxes(fmt, task, args.score_threshold)
         per_image.append(dict(sample_id=sample_id, truth=len(truth), predicted=len(predicted),
                               right=match(predicted, truth, args.iou)))
     figures = summarise(per_image)
     print(f'{tasks_path}: {figures["images"]} images, {figures["true_boxes"]} true boxes, '
-          f'{figures["predicted_boxes"]} pre-annotated (IoU >= {args.iou} and the class: right)')
+          f'{figures["predicted_boxes"]} pre-annotated with confidence >= {args.score_threshold} '
+          f'(IoU >= {args.iou} and the class: right)')
     print(f'  right boxes      {figures["right_boxes"]}  (precision {figures["precision"]:.3f}, '
           f'recall {figures["recall"]:.3f})')
     print(f'  submit only      {figures["submit_only"]} of {figures["images"]} images')
@@ -142,7 +150,8 @@ def main(argv=None):
           f'ones to draw), against {figures["from_scratch"]} boxes to draw from scratch')
     if args.out:
         with open(args.out, 'w', encoding='utf-8') as f:
-            json.dump(dict(figures, iou=args.iou, per_image=per_image), f, indent=1)
+            json.dump(dict(figures, iou=args.iou, score_threshold=args.score_threshold,
+                           per_image=per_image), f, indent=1)
     return figures
 
 
