@@ -52,6 +52,16 @@ class LearningLoss(BaseModel):
             top-level ``data_preprocessor`` (mmpretrain configs keep it there); it becomes the
             architecture's unless the architecture config has its own.
         init_cfg (dict, optional): mmengine initialisation config.
+
+    The wrapper stands in for the architecture where hooks and tools expect the model itself
+    (mmdet's ``YOLOXModeSwitchHook`` sets ``model.bbox_head.use_l1``, mmpretrain's
+    ``SwitchRecipeHook`` replaces ``model.head.loss_module``): a public attribute the wrapper
+    does not have itself is the architecture's, to read and to set. ``model.bbox_head`` is
+    ``model.architecture.bbox_head``, and ``model.flag = v`` sets ``architecture.flag`` when
+    the architecture has ``flag`` and the wrapper has not. The wrapper's own attributes
+    (``data_preprocessor``, ``taps``, ``training``, its methods, ...) stay its own, names
+    starting with ``_`` and ``module`` are never forwarded, and reading a name neither has
+    raises AttributeError naming both.
     """
 
     def __init__(self,
@@ -86,6 +96,39 @@ class LearningLoss(BaseModel):
         self.detach_taps = False
         #: Frame of the evaluation samples' ground truth, see :meth:`read_eval_pipeline`.
         self.eval_gt_frame = 'input'
+        # From here on, setting a name only the architecture has sets the architecture's.
+        self._built = True
+
+    def __getattr__(self, name: str):
+        # Called only when the normal lookup (nn.Module's parameters, buffers and submodules
+        # included) found nothing. Reads __dict__ directly: `architecture` may not be set yet.
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            architecture = self.__dict__.get('_modules', {}).get('architecture')
+            if architecture is None or name.startswith('_') or name in NOT_FORWARDED:
+                raise
+        try:
+            return getattr(architecture, name)
+        except AttributeError as error:
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute '{name}', nor has its "
+                f"architecture ('{type(architecture).__name__}')") from error
+
+    def __setattr__(self, name: str, value) -> None:
+        if self._architecture_owns(name):
+            setattr(self._modules['architecture'], name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def _architecture_owns(self, name: str) -> bool:
+        """Whether ``name`` is a public attribute of the architecture that the (built)
+        wrapper does not have itself."""
+        if name.startswith('_') or name in NOT_FORWARDED or not self.__dict__.get('_built'):
+            return False
+        own = (name in self.__dict__ or hasattr(type(self), name) or name in self._parameters
+               or name in self._buffers or name in self._modules)
+        return not own and hasattr(self._modules['architecture'], name)
 
     def read_eval_pipeline(self, transforms: Sequence) -> None:
         """Learn from the evaluation pipeline's ``transforms`` in which frame its samples carry
@@ -209,6 +252,10 @@ class LearningLoss(BaseModel):
         else:
             self.architecture(inputs, None, mode='tensor')
 
+
+#: Names never read or set through to the architecture: mmengine takes a model with a
+#: ``module`` for a DDP-style wrapper and unwraps it (the optimizer would miss the head).
+NOT_FORWARDED = ('module', )
 
 #: Input sizes tried, in order, when no probe_shape is given: ImageNet classifiers and FPN
 #: detectors take 224, mmpose's hourglass needs a multiple of 128 (256), SSD300's last maps
