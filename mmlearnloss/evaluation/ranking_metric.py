@@ -1,6 +1,7 @@
 """How well the loss prediction module ranks samples by their real loss (paper Fig. 5)."""
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
@@ -9,25 +10,59 @@ from torch import Tensor
 from mmlearnloss.registry import METRICS
 
 
-def ranking_accuracy(pred: Tensor, target: Tensor, chunk: int = 4096) -> float:
+def ranking_accuracy(pred: Tensor, target: Tensor) -> float:
     """Fraction of sample pairs with different real losses whose order ``pred`` gets right.
 
-    Pairs with equal predictions count half. Exact over all pairs, in chunks of rows so memory
-    stays O(chunk * N).
+    Pairs with equal predictions count half. Exact over all pairs, counted by sorting in
+    O(N log^2 N) time and O(N) memory (10 000 validation samples: 50 M pairs, no pair matrix).
     """
-    pred, target = pred.double().flatten(), target.double().flatten()
+    pred = pred.detach().double().flatten().cpu().numpy()
+    target = target.detach().double().flatten().cpu().numpy()
     if pred.shape != target.shape:
-        raise ValueError(f'pred and target differ in length: {pred.numel()} vs {target.numel()}')
-    correct, total = 0.0, 0
-    for start in range(0, pred.numel(), chunk):
-        dp = pred[start:start + chunk, None] - pred[None]
-        dt = target[start:start + chunk, None] - target[None]
-        valid = dt != 0
-        agree = torch.sign(dp) == torch.sign(dt)
-        tie = dp == 0
-        correct += float((agree & valid).sum()) + 0.5 * float((tie & valid).sum())
-        total += int(valid.sum())
-    return correct / total if total else float('nan')
+        raise ValueError(f'pred and target differ in length: {pred.size} vs {target.size}')
+    n = pred.size
+    valid = _pairs(n) - _tied_pairs(target)  # pairs whose real losses differ
+    if not valid:
+        return float('nan')
+    # Ordered by real loss (equal ones by prediction), a pair is discordant iff the predictions
+    # of an earlier and a later sample are strictly inverted.
+    order = np.lexsort((pred, target))
+    discordant = _inversions(pred[order])
+    both = np.unique(np.stack([target, pred], 1), axis=0, return_counts=True)[1]
+    tied = _tied_pairs(pred) - int((both * (both - 1) // 2).sum())  # differ only in target
+    concordant = valid - discordant - tied
+    return (concordant + 0.5 * tied) / valid
+
+
+def _pairs(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+def _tied_pairs(values: np.ndarray) -> int:
+    counts = np.unique(values, return_counts=True)[1].astype(np.int64)
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def _inversions(values: np.ndarray) -> int:
+    """Pairs ``i < j`` with ``values[i] > values[j]``, by a bottom-up merge sort whose merges are
+    vectorised: at each width every right-half element counts the left-half elements above it."""
+    n = values.size
+    seq = np.unique(values, return_inverse=True)[1].astype(np.int64).reshape(-1)  # dense ranks
+    position = np.arange(n)
+    count, width = 0, 1
+    while width < n:
+        block = position // (2 * width)
+        is_left = position % (2 * width) < width
+        # Keys block * n + rank: the left halves are sorted within their block, so all left keys
+        # are sorted, and a right element's block-mates are the keys in [block * n, (block+1) n).
+        left = block[is_left] * n + seq[is_left]
+        right_block = block[~is_left]
+        at_most = np.searchsorted(left, right_block * n + seq[~is_left], side='right')
+        end = np.searchsorted(left, (right_block + 1) * n, side='left')
+        count += int((end - at_most).sum())
+        seq = np.sort(block * n + seq) - block * n  # merge: each block sorted, blocks in place
+        width *= 2
+    return count
 
 
 def pearson(a: Tensor, b: Tensor) -> float:
