@@ -44,3 +44,20 @@ def test_bad_in_channels_are_rejected():
 def test_missing_in_channels_say_the_wrapper_fills_them_in():
     with pytest.raises(ValueError, match='needs in_channels.*LearningLoss.*fills it in'):
         LossPredictionHead()
+
+
+def test_head_predicts_in_float32_inside_mixed_precision():
+    # score_amp / AMP training run the backbone in bfloat16 (CPU) or float16 (GPU); losses
+    # predicted in those would tie for nearby samples and reorder the top K.
+    torch.manual_seed(0)
+    head = LossPredictionHead(in_channels=[8, 16], mid_channels=32)
+    feats = [torch.randn(512, 8, 4, 4), torch.randn(512, 16, 2, 2)]
+    low = [f.bfloat16() for f in feats]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        mixed = head(low)
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed, head([f.float() for f in low]))  # the same float32 computation
+    assert mixed.unique().numel() == 512
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        in_bfloat16 = head.fc(torch.cat([b(head.pool(f)) for b, f in zip(head.branches, low)], 1))
+    assert in_bfloat16.unique().numel() < 512  # what the float32 rule avoids

@@ -49,8 +49,11 @@ class LossPredictionHead(BaseModule):
     def forward(self, feats: Sequence[Tensor]) -> Tensor:
         """Return the predicted loss, shape [B], for feature maps [B, C_i, *spatial]."""
         self._check(feats)
-        pooled = [branch(self.pool(f)) for branch, f in zip(self.branches, feats)]
-        return self.fc(torch.cat(pooled, dim=1)).squeeze(1)
+        # Float32 inside any autocast (AMP training, score_amp): in float16 or bfloat16 nearby
+        # predicted losses tie, and ties reorder the top K of a selection.
+        with torch.autocast(device_type=feats[0].device.type, enabled=False):
+            pooled = [branch(self.pool(f.float())) for branch, f in zip(self.branches, feats)]
+            return self.fc(torch.cat(pooled, dim=1)).squeeze(1)
 
     @staticmethod
     def pool(feat: Tensor) -> Tensor:
