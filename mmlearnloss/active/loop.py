@@ -39,7 +39,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     """Runs a whole active-learning experiment as the runner's train loop.
 
     Every stage writes the labeled split as annotation files in the dataset's own format,
-    trains on it from a fresh optimizer and schedule, evaluates with the config's evaluator,
+    trains on it like a new run of the config (fresh optimizer, schedule and hooks, the
+    model's modes as built), evaluates with the config's evaluator,
     scores (a random subset of) the unlabeled pool with the strategy and labels the top ``K``.
     The state (labeled ids, selections and their scores, metrics) lives in
     ``<work_dir>/al_state.json``, written atomically, so a killed run resumes without
@@ -161,10 +162,13 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                          val_begin=1, val_interval=max(val_interval, 1))
         #: The stage whose labeled set self.dataloader serves (building it parses the dataset).
         self._loader_stage = self.stage
+        #: Message hub entries from before the run; hooks add theirs per stage.
+        self._run_info_keys = set(runner.message_hub.runtime_info)
 
     # ----------------------------------------------------------------------------- stages
     def run(self) -> torch.nn.Module:
         self._initial_weights = self._initial_state_dict()
+        self._initial_modes = [self._modes(m) for m in self._unwrapped().modules()]
         print_log(f'Active learning: {self.num_stages} stages, {self.initial_size} initial '
                   f'labels, K={self.query_size}, M={self.subset_size or "whole pool"}, strategy '
                   f'{type(self.strategy).__name__}, '
@@ -245,15 +249,18 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.awaiting_annotations = True
 
     def train_stage(self, stage: int) -> None:
-        """Fresh optimizer and schedule, (re-)initialised weights, ``max_epochs`` epochs."""
+        """Fresh hooks, optimizer and schedule, (re-)initialised weights, ``max_epochs`` epochs:
+        every stage starts like a run of the config."""
         runner = self.runner
         if self._loader_stage != stage:
+            # A fresh dataset, too: a hook that switched the pipeline switched the old one.
             self.dataloader = self._labeled_dataloader(stage)
             self._loader_stage = stage
         self._max_epochs = self.stage_epochs
         self._max_iters = self.stage_epochs * len(self.dataloader)
         self._epoch = self._iter = 0
         self.stop_training = False
+        self._restore_model_modes()
         if self.reinit or stage == 0:
             self._unwrapped().load_state_dict(self._initial_weights)
             print_log(f'Stage {stage + 1}: training from the initial weights.', logger='current')
@@ -262,14 +269,20 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             runner.load_checkpoint(previous)
             print_log(f'Stage {stage + 1}: fine-tuning stage {stage}\'s model ({previous}).',
                       logger='current')
+        self._restart_hooks()
         runner.optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
+        # mmengine scales the lr of a fresh optimizer, before schedulers store it as initial lr.
+        runner.param_schedulers = copy.deepcopy(runner.cfg.get('param_scheduler'))
         runner.scale_lr(runner.optim_wrapper, runner.auto_scale_lr)
-        if runner.cfg.get('param_scheduler') is not None:
-            runner.param_schedulers = runner.build_param_scheduler(
-                copy.deepcopy(runner.cfg.param_scheduler))
+        if runner.param_schedulers is not None:
+            runner.param_schedulers = runner.build_param_scheduler(runner.param_schedulers)
         runner.optim_wrapper.initialize_count_status(runner.model, 0, self._max_iters)
         self._name_checkpoints(stage)
         resume_from = self._latest_checkpoint(stage)
+        # Hooks restore their state from a checkpoint only when the runner resumes (EMAHook's
+        # averaged model, SwitchRecipeHook's recipes); otherwise EMAHook would continue from
+        # the averaged weights saved as the model's.
+        runner._resume = resume_from is not None
         if resume_from is not None:
             print_log(f'Stage {stage + 1}: resuming training from {resume_from}', logger='current')
             runner.resume(resume_from)
@@ -280,7 +293,47 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                     and self._epoch < self._max_epochs):
                 self.runner.val_loop.run()
         runner.call_hook('after_train')
+        runner._resume = False
         self._trained_stage = stage
+
+    def _restart_hooks(self) -> None:
+        """Build the config's hooks again and call their ``before_run``, as a new run would.
+
+        Hooks keep state for one run: EMAHook its averaged model and step count,
+        PipelineSwitchHook and YOLOXModeSwitchHook that they switched, CheckpointHook the
+        best score (in the message hub, with the checkpoints it kept). A hook registered by
+        code rather than the config cannot be built again and keeps its state.
+        """
+        runner = self.runner
+        previous = list(runner.hooks)
+        runner.hooks.clear()
+        runner.register_hooks(copy.deepcopy(runner.cfg.get('default_hooks')),
+                              copy.deepcopy(runner.cfg.get('custom_hooks')))
+        built = {type(hook) for hook in runner.hooks}
+        for hook in previous:
+            if type(hook) not in built:
+                runner.register_hook(hook)
+        for key in list(runner.message_hub.runtime_info):
+            if key not in self._run_info_keys:
+                runner.message_hub.pop_info(key)
+        runner.call_hook('before_run')
+
+    def _restore_model_modes(self) -> None:
+        """Give every submodule back its public plain attributes (flags, numbers, names) and its
+        submodules as at the start: mode-switch hooks set them (YOLOX's ``bbox_head.use_l1``,
+        SwitchRecipeHook's ``head.loss_module``) and loading weights does not undo them."""
+        for module, attributes, children in self._initial_modes:
+            for name, value in {**attributes, **children}.items():
+                setattr(module, name, value)
+
+    @staticmethod
+    def _modes(module: torch.nn.Module) -> tuple:
+        """(module, its public plain attributes, its submodules), for _restore_model_modes."""
+        plain = (bool, int, float, str, tuple, type(None))
+        attributes = {name: value for name, value in vars(module).items()
+                      if not name.startswith('_') and name != 'training'
+                      and isinstance(value, plain)}
+        return module, attributes, dict(module.named_children())
 
     def run_epoch(self) -> None:
         # Every epoch draws from its own seed, so a run resumed at any epoch (or stage) trains
@@ -465,9 +518,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     def _name_checkpoints(self, stage: int) -> None:
         """Give every stage its own checkpoint names so stages never overwrite each other.
 
-        With ``keep_checkpoints`` the loop, not the hook, deletes old checkpoints: the hook
-        counts across stages (its ``keep_ckpt_ids`` live in the message hub) and would delete
-        a finished stage's final checkpoint.
+        With ``keep_checkpoints`` the loop, not the hook, deletes old checkpoints: the option
+        stands in for the hook's ``max_keep_ckpts``. The hook is built again every stage, so
+        set its file names again after :meth:`_restart_hooks`.
         """
         for hook in self.runner.hooks:
             if type(hook).__name__ == 'CheckpointHook':
