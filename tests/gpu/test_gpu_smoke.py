@@ -102,3 +102,21 @@ def test_one_gpu_launcher_pytorch_run_of_al_train(tmp_path, strategy):
     assert 'Distributed training: True' in run.stdout
     state = json.loads((tmp_path / 'work' / 'al_state.json').read_text())
     assert len(state['stages'][0]['selected']) == 10 and len(set(state['labeled'])) == 30
+
+
+def test_amp_flag_trains_with_an_amp_optim_wrapper_on_cuda(tmp_path):
+    import make_mini_datasets as mini
+    mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=60, n_test=10, seed=0)
+    config = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
+    run = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), config, '--amp',
+         '--work-dir', str(tmp_path / 'work'), '--cfg-options', 'train_cfg.num_stages=2',
+         'train_cfg.initial_size=20', 'train_cfg.query_size=10', 'train_cfg.max_epochs=1',
+         'train_dataloader.batch_size=10', 'val_dataloader.batch_size=10'],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+        timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    [dumped] = (tmp_path / 'work').glob('*.py')
+    assert "type='AmpOptimWrapper'" in dumped.read_text()
+    state = json.loads((tmp_path / 'work' / 'al_state.json').read_text())
+    assert [s['status'] for s in state['stages']] == ['selected', 'selected']
