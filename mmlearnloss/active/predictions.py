@@ -12,7 +12,8 @@ __all__ = ['predict_samples', 'plain_prediction']
 @torch.no_grad()
 def predict_samples(model, val_dataloader, pool, ids: Sequence[str], out_dir: str,
                     name: str) -> Dict[str, dict]:
-    """Run ``model.test_step`` on ``ids`` of ``pool`` with the val pipeline, on this process.
+    """Run ``model.test_step`` on ``ids`` of ``pool`` with the val pipeline, on this process,
+    without real (target) losses.
 
     Args:
         model: The model (a DDP wrapper is unwrapped: only this process predicts).
@@ -34,15 +35,25 @@ def predict_samples(model, val_dataloader, pool, ids: Sequence[str], out_dir: st
     if len(dataset) != len(ordered):
         raise RuntimeError(f'The prediction dataset has {len(dataset)} samples for '
                            f'{len(ordered)} ids; the dataset filtered or repeated samples.')
-    was_training = model.training
+    was_training, with_targets = model.training, getattr(model, 'val_target_loss', None)
     model.eval()
+    if with_targets is not None:
+        # Pre-annotations need no real losses: an unlabeled image has no ground truth to replay
+        # the loss on (a placeholder label would only cost time), and a replay whose loss calls
+        # a collective would wait for the ranks that are not predicting.
+        model.val_target_loss = False
     found = {}
-    for start in range(0, len(ordered), batch_size):
-        batch = loader.collate_fn([dataset[i] for i in range(start, start + batch_size)
-                                   if i < len(ordered)])
-        for sample_id, result in zip(ordered[start:start + batch_size], model.test_step(batch)):
-            found[sample_id] = plain_prediction(result)
-    model.train(was_training)
+    try:
+        for start in range(0, len(ordered), batch_size):
+            batch = loader.collate_fn([dataset[i] for i in range(start, start + batch_size)
+                                       if i < len(ordered)])
+            for sample_id, result in zip(ordered[start:start + batch_size],
+                                         model.test_step(batch)):
+                found[sample_id] = plain_prediction(result)
+    finally:
+        model.train(was_training)
+        if with_targets is not None:
+            model.val_target_loss = with_targets
     return found
 
 
