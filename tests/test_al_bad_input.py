@@ -84,6 +84,31 @@ def test_state_of_another_config_is_refused(cwd, tmp_path):
     assert_untouched(tmp_path, before)
 
 
+def test_a_resume_after_the_data_moved_continues_and_a_changed_experiment_names_its_keys(
+        cwd, tmp_path):
+    import shutil
+    two = ('train_cfg.num_stages=2', 'train_cfg.initial_size=20', 'train_cfg.query_size=10',
+           'train_cfg.subset_size=None')
+    first = run(cwd, tmp_path, *two, 'train_cfg.num_stages=1')
+    assert first.returncode == 0, first.stderr[-3000:]
+    shutil.copytree(cwd / 'data' / 'mini' / 'cifar10', tmp_path / 'moved' / 'cifar10')
+    moved = str(tmp_path / 'moved' / 'cifar10')
+    resumed = run(cwd, tmp_path, *two, 'train_cfg.num_stages=1', f'data_root={moved}',
+                  f'train_dataloader.dataset.data_root={moved}',
+                  f'val_dataloader.dataset.data_root={moved}',
+                  f'test_dataloader.dataset.data_root={moved}',
+                  'train_dataloader.num_workers=2', resume=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    before = tree_digest(tmp_path)
+    changed = run(cwd, tmp_path, *two, 'train_cfg.num_stages=1', 'train_cfg.query_size=20',
+                  resume=True)
+    assert changed.returncode != 0
+    assert 'train_cfg.query_size: 10 -> 20' in last_line(changed)
+    # mmengine's Runner writes its config copy before the loop reads the state: all else stays.
+    before.pop('resnet18_cifar10_learnloss_mini.py')
+    assert_untouched(tmp_path, before)
+
+
 def test_existing_run_is_not_overwritten_without_resume(cwd, tmp_path):
     (tmp_path / 'al_state.json').write_text('{}')
     before = tree_digest(tmp_path)

@@ -5,7 +5,8 @@ import os
 import pytest
 
 from mmlearnloss.active import state as state_module
-from mmlearnloss.active.state import ALState, ALStateError, config_hash
+from mmlearnloss.active.state import (ALState, ALStateError, canonical_config, config_differences,
+                                     config_hash)
 
 
 def make_state(**overrides):
@@ -140,3 +141,46 @@ def test_config_hash_accepts_an_mmengine_config():
     from mmengine.config import Config
     cfg = Config(dict(model=dict(type='LearningLoss'), work_dir='x'))
     assert config_hash(cfg) == config_hash(dict(model=dict(type='LearningLoss')))
+
+
+def test_a_star_key_is_ignored_at_any_depth_and_inside_lists():
+    def cfg(root, workers, batch=8):
+        return dict(data_root=root, train_dataloader=dict(
+            batch_size=batch, num_workers=workers, dataset=dict(datasets=[
+                dict(type='VOCDataset', data_root=root, ann_file='VOC2007/trainval.txt')])))
+    ignore = ['*.data_root', '*.num_workers']
+    moved = config_hash(cfg('/old/VOCdevkit', 2), ignore), config_hash(cfg('/new', 8), ignore)
+    assert moved[0] == moved[1]
+    assert config_hash(cfg('/old', 2, batch=16), ignore) != moved[0]
+    assert canonical_config(cfg('/old', 2), ignore) == dict(train_dataloader=dict(
+        batch_size=8, dataset=dict(datasets=[dict(type='VOCDataset',
+                                                  ann_file='VOC2007/trainval.txt')])))
+
+
+def test_a_canonical_config_hashes_as_the_config_it_came_from():
+    cfg = dict(model=dict(depth=18, strides=(1, 2)), work_dir='w', seed=0)
+    assert config_hash(canonical_config(cfg)) == config_hash(cfg)
+
+
+def test_config_differences_name_each_changed_leaf_with_both_values():
+    old = canonical_config(dict(train_cfg=dict(query_size=100, strategy='learning_loss'),
+                                model=dict(necks=[dict(out=64)]), seed=0))
+    new = canonical_config(dict(train_cfg=dict(query_size=200, strategy='learning_loss'),
+                                model=dict(necks=[dict(out=32)]), lr=0.1))
+    assert config_differences(old, new) == [
+        'lr: (not set) -> 0.1', 'model.necks[0].out: 64 -> 32', 'seed: 0 -> (not set)',
+        'train_cfg.query_size: 100 -> 200']
+    many = config_differences({f'k{i}': i for i in range(20)}, {}, limit=3)
+    assert many[-1] == 'and 17 more' and len(many) == 4
+
+
+def test_a_state_of_another_config_is_refused_naming_the_keys_that_differ(tmp_path):
+    path = tmp_path / 'al_state.json'
+    started = canonical_config(dict(train_cfg=dict(query_size=100), seed=0))
+    ALState(config_hash=config_hash(started), seed=0, stage=0, labeled=['a'], stages=[],
+            config=started).save(str(path))
+    now = canonical_config(dict(train_cfg=dict(query_size=200), seed=0))
+    with pytest.raises(ALStateError, match=r'train_cfg\.query_size: 100 -> 200'):
+        ALState.load(str(path), expected_config_hash=config_hash(now), config=now)
+    assert ALState.load(str(path), expected_config_hash=['x' * 64, config_hash(started)],
+                        config=now).config == started

@@ -24,14 +24,19 @@ from .oracle import apply_returned, write_query
 from .predictions import predict_samples
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, sync_buffers
 from .splits import PoolSplitter
-from .state import ALState, atomic_write_text, config_hash
+from .state import ALState, atomic_write_text, canonical_config, config_hash
 from .strategies import build_strategy
 
-#: Config keys that do not change the experiment, left out of the state's config hash.
-HASH_IGNORE = ('work_dir', 'resume', 'load_from', 'launcher', 'env_cfg', 'log_level',
-               'train_cfg.oracle.url',  # a Label Studio server restarted elsewhere
-               'model_wrapper_cfg', 'experiment_name',
-               'default_hooks', 'visualizer', 'log_processor')
+#: Config keys earlier versions left out of the state's config hash: their state files keep
+#: resuming.
+LEGACY_HASH_IGNORE = ('work_dir', 'resume', 'load_from', 'launcher', 'env_cfg', 'log_level',
+                      'train_cfg.oracle.url',  # a Label Studio server restarted elsewhere
+                      'model_wrapper_cfg', 'experiment_name',
+                      'default_hooks', 'visualizer', 'log_processor')
+#: Config keys that do not change the experiment, left out of the state's config hash: where
+#: the run and its data are, how it is launched and logged, how many workers load the data.
+HASH_IGNORE = LEGACY_HASH_IGNORE + ('*.data_root', '*.num_workers', '*.persistent_workers',
+                                    '*.pin_memory', '*.prefetch_factor')
 
 
 @LOOPS.register_module()
@@ -439,7 +444,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     def _load_or_create_state(self) -> ALState:
         cfg = self.runner.cfg.to_dict()
         cfg['train_cfg'].pop('resume', None)
-        cfg_hash = config_hash(cfg, ignore=HASH_IGNORE)
+        canonical = canonical_config(cfg, ignore=HASH_IGNORE)
+        cfg_hash = config_hash(canonical)
         exists = osp.exists(self.state_path)
         barrier()  # every rank looks before rank 0 writes a new state
         if exists and not self.resume:
@@ -449,7 +455,10 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         if self.resume:
             if not exists:
                 raise FileNotFoundError(f'Nothing to resume: {self.state_path} does not exist.')
-            state = ALState.load(self.state_path, expected_config_hash=cfg_hash)
+            state = ALState.load(
+                self.state_path, config=canonical,
+                expected_config_hash=[cfg_hash, config_hash(cfg, LEGACY_HASH_IGNORE)])
+            state.config_hash, state.config = cfg_hash, canonical  # saved from now on
             print_log(f'Resuming active learning from {self.state_path}: stage '
                       f'{state.stage + 1}, {len(state.labeled)} labeled.', logger='current')
             return state
@@ -466,7 +475,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                              f'and query_size={self.query_size} need {needed} samples, but the '
                              f'pool has {len(ids)}.')
         initial = random.Random(f'{self.seed}-initial').sample(ids, self.initial_size)
-        state = ALState(config_hash=cfg_hash, seed=self.seed, stage=0, labeled=initial, stages=[])
+        state = ALState(config_hash=cfg_hash, seed=self.seed, stage=0, labeled=initial, stages=[],
+                        config=canonical)
         self.state = state
         self._stage_record(0)
         self._save_state()
