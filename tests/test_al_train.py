@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -112,6 +113,10 @@ def test_classification_two_stages_label_exactly_k_new_training_images(mini_root
     rows = results['stages']
     assert [r['num_labeled'] for r in rows] == [20, 30]
     assert all(0 <= r['accuracy/top1'] <= 100 for r in rows)
+    # the log says what is stored: each validation's own ranking accuracy, not a running mean
+    logged = [float(v) for v in re.findall(r'Epoch\(val\).*?learnloss/rank_acc: (\S+)',
+                                           result.stdout)]
+    assert logged == pytest.approx([r['learnloss/rank_acc'] for r in rows], abs=5e-5)
 
 
 def test_detection_two_stages_write_voc_imagesets_that_mmdet_loads(mini_root, tmp_path):

@@ -296,7 +296,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self.run_epoch()
             if (self.stage_val_interval and self._epoch % self.stage_val_interval == 0
                     and self._epoch < self._max_epochs):
-                self.runner.val_loop.run()
+                self.validate()
         runner.call_hook('after_train')
         runner._resume = False
         self._trained_stage = stage
@@ -377,9 +377,22 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 f'annotations in val_dataloader.dataset.pipeline (mmdet: LoadAnnotations; '
                 f'mmpose: GenerateTarget), or remove LossRankingMetric from val_evaluator.')
 
+    def validate(self) -> dict:
+        """Run the val loop; its metrics are logged as computed.
+
+        mmengine's LogProcessor logs the window mean, not the value, of every scalar whose name
+        contains "loss", and the message hub keeps each ``val/`` scalar across validations (and
+        stages): ``learnloss/rank_acc`` would be logged (and sent to the visualizer) as the mean
+        of the last validations instead of this one's. Each validation starts them afresh.
+        """
+        scalars = self.runner.message_hub.log_scalars
+        for key in [k for k in scalars if k.startswith('val/')]:
+            del scalars[key]
+        return self.runner.val_loop.run()
+
     def evaluate(self) -> Dict[str, float]:
         sync_buffers(self.runner.model)
-        metrics = self.runner.val_loop.run() if self.runner.val_loop is not None else {}
+        metrics = self.validate() if self.runner.val_loop is not None else {}
         return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
 
     def _save_val_losses(self, stage: int) -> None:
