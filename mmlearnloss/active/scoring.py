@@ -29,6 +29,10 @@ def pool_loader_cfg(val_dataloader, pool, ids: Sequence[str], out_dir: str, name
                                          pipeline=leaf_pipeline(loader_cfg['dataset']))
     loader_cfg['dataset'] = dataset_cfg
     loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False, round_up=False)
+    # Batches in sampler order, every sample once: a val config's batch sampler (mmdet's
+    # AspectRatioBatchSampler groups by shape) would reorder them, and scores follow the order.
+    loader_cfg['batch_sampler'] = None
+    loader_cfg['drop_last'] = False
     loader_cfg['persistent_workers'] = False
     if batch_size:
         loader_cfg['batch_size'] = batch_size
@@ -103,6 +107,11 @@ def score_pool(model, loader, ids: Sequence[str], needs: Union[str, Sequence[str
     if len(loader.dataset) != len(ids):
         raise RuntimeError(f'The scoring dataset has {len(loader.dataset)} samples but '
                            f'{len(ids)} ids were given; the dataset filtered or repeated samples.')
+    if type(loader.batch_sampler) is not torch.utils.data.BatchSampler or \
+            loader.batch_sampler.sampler is not loader.sampler or loader.batch_sampler.drop_last:
+        raise RuntimeError(f'Scoring attaches values to ids in sampler order, but the loader '
+                           f'batches with a {type(loader.batch_sampler).__name__}: build it from '
+                           f'pool_loader_cfg (plain batches of the sampler, none dropped).')
     sync_buffers(model)
     names = (needs, ) if isinstance(needs, str) else tuple(needs)
     shard = list(iter(loader.sampler))  # this rank's dataset indices, in batch order
