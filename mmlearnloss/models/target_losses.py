@@ -32,6 +32,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -113,6 +114,29 @@ def replay_rng(seed: int, device: torch.device) -> Iterator[None]:
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)
+
+
+@contextmanager
+def process_local() -> Iterator[None]:
+    """Run the block as if this process were the whole world: ``torch.distributed`` reports
+    no process group (world size 1, rank 0).
+
+    A per-sample loss is the sample's alone: losses that average their normalisers over the
+    ranks (mmdet's ``reduce_mean`` in FCOS, ATSS, GFL, YOLOX, the DETR family, ...) would mix in
+    other ranks' samples, add a collective per sample, and wait forever where one rank
+    replays alone (pre-annotations, a rank's last batch).
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        yield
+        return
+    saved = dist.is_initialized, dist.get_world_size, dist.get_rank
+    dist.is_initialized = lambda: False
+    dist.get_world_size = lambda group=None: 1
+    dist.get_rank = lambda group=None: 0
+    try:
+        yield
+    finally:
+        dist.is_initialized, dist.get_world_size, dist.get_rank = saved
 
 
 @contextmanager
@@ -316,7 +340,7 @@ class ReplayAdapter:
                 with extract_feat_as(model, lambda *args, **kwargs: sample_feats), \
                         head_outputs_as(head_outputs, sample_feats, i), \
                         replay_rng(self.seed, _device_of(inputs, feats)), \
-                        batch_norms_frozen(model), buffers_restored(model):
+                        batch_norms_frozen(model), buffers_restored(model), process_local():
                     per_sample.append(total_loss(model.loss(inputs[i:i + 1], [data_samples[i]])))
             except Exception as exc:
                 hint = '' if model.training else (
