@@ -9,8 +9,10 @@ import random
 import re
 import shlex
 import sys
-from typing import Dict, List, Optional, Sequence, Union
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from mmengine.dist import barrier, broadcast_object_list, is_main_process
 from mmengine.logging import print_log
@@ -22,7 +24,7 @@ from mmlearnloss.registry import LOOPS
 from .label_studio_oracle import build_oracle, collect_returned, instructions
 from .oracle import apply_returned, write_query
 from .predictions import predict_samples
-from .scoring import plain_cfg, pool_loader_cfg, score_pool, sync_buffers
+from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
 from .splits import PoolSplitter
 from .state import ALState, atomic_write_text, canonical_config, config_hash
 from .strategies import build_strategy
@@ -92,6 +94,10 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             strategy's short name (``'learning_loss'``). Variants of one strategy (another loss,
             another schedule) set their own, e.g. ``'learning_loss_all_pairs'``; the plot tools
             draw one line per method.
+        dry_run (bool): Before the first stage, run a training step, a validation prediction
+            and the strategy's scoring on one batch each (:meth:`dry_run`; the model and the
+            random streams are left as they were), so a config that cannot work fails in a
+            minute and leaves no run behind. Default True.
         resume (bool): Continue from ``al_state.json`` in the work dir (``al_train.py
             --resume`` sets it). Without it an existing state file is an error, so a run is
             never overwritten by accident.
@@ -115,6 +121,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  oracle: Union[str, dict] = 'simulated',
                  keep_checkpoints: Optional[int] = 1,
                  method: Optional[str] = None,
+                 dry_run: bool = True,
                  resume: bool = False):
         for name, value in (('num_stages', num_stages), ('initial_size', initial_size),
                             ('max_epochs', max_epochs)):
@@ -147,6 +154,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.oracle = 'label_studio' if self.label_studio is not None else oracle
         self.keep_checkpoints = keep_checkpoints
         self.method = method or self.strategy.name
+        self.dry_run_first = dry_run
         self.awaiting_annotations = False
         #: The stage whose trained weights the model holds (None: the initial weights).
         self._trained_stage: Optional[int] = None
@@ -172,8 +180,16 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     # ----------------------------------------------------------------------------- stages
     def run(self) -> torch.nn.Module:
+        fresh = not self.resume
         self._initial_weights = self._initial_state_dict()
         self._initial_modes = [self._modes(m) for m in self._unwrapped().modules()]
+        if self.dry_run_first and self.state.stage < self.num_stages:
+            try:
+                self.dry_run()
+            except Exception:
+                if fresh:  # the config cannot work: leave no run to resume
+                    self._discard_new_run()
+                raise
         print_log(f'Active learning: {self.num_stages} stages, {self.initial_size} initial '
                   f'labels, K={self.query_size}, M={self.subset_size or "whole pool"}, strategy '
                   f'{type(self.strategy).__name__}, '
@@ -185,6 +201,56 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 return self.runner.model
         self.report()
         return self.runner.model
+
+    def dry_run(self) -> None:
+        """Before the first stage, what every stage will do, once: a training step on one
+        labeled batch, a validation prediction (with target losses where configured) and the
+        strategy's scoring on one validation batch. A config that cannot work fails here, in a
+        minute, not after a stage of training. The model's weights and buffers and the random
+        streams are as before; the optimizer is a throwaway one."""
+        runner, model = self.runner, self._unwrapped()
+        weights = copy.deepcopy(model.state_dict())
+        was_training = model.training
+        with torch.random.fork_rng(devices=_cuda_devices(model)), _python_rng_kept():
+            try:
+                part = 'the training step on one labeled batch'
+                optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
+                model.train()
+                runner.model.train_step(next(iter(self.dataloader)), optim_wrapper=optim_wrapper)
+                optim_wrapper.zero_grad()
+                if runner.val_loop is not None:
+                    part = 'the validation prediction' + (
+                        ' with target losses' if getattr(model, 'val_target_loss', False) else '')
+                    batch = next(iter(runner.val_loop.dataloader))
+                    model.eval()
+                    with torch.no_grad():
+                        runner.model.val_step(batch)
+                    needs = self.strategy.needs
+                    if needs is not None:
+                        part = f'scoring for {type(self.strategy).__name__} ({needs})'
+                        with torch.no_grad(), scoring_autocast(model, self.score_amp):
+                            model.score_step(batch, needs=(needs, ) if isinstance(needs, str)
+                                             else tuple(needs))
+            except Exception as error:
+                raise RuntimeError(
+                    f'Dry run before the first stage: {part} failed ({type(error).__name__}: '
+                    f'{error}). Nothing was trained; fix the config and run again '
+                    f'(train_cfg.dry_run=False skips this check).') from error
+            finally:
+                model.load_state_dict(weights)
+                model.train(was_training)
+        print_log('Dry run before the first stage: a training step, a validation prediction'
+                  f'{" and scoring" if self.strategy.needs is not None else ""} work.',
+                  logger='current')
+
+    def _discard_new_run(self) -> None:
+        """Remove what a new run wrote before its dry run failed (state, first split, initial
+        weights), so the same command works once the config is fixed."""
+        if is_main_process():
+            for path in [self.state_path, self.init_weights_path,
+                         *glob.glob(osp.join(self.splits_dir, 'stage_0_labeled*'))]:
+                if osp.exists(path):
+                    os.remove(path)
 
     def run_stage(self, stage: int) -> None:
         """Train, evaluate and (but for the last stage) select. Resumes a half-done stage."""
@@ -624,3 +690,19 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         holder = [obj]
         broadcast_object_list(holder, src=0)
         return holder[0]
+
+
+def _cuda_devices(model: torch.nn.Module) -> List[int]:
+    """The CUDA devices of the model's parameters (whose random streams fork_rng keeps)."""
+    return sorted({p.device.index or 0 for p in model.parameters() if p.device.type == 'cuda'})
+
+
+@contextmanager
+def _python_rng_kept() -> Iterator[None]:
+    """Python's and numpy's global random streams as they were after the block."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
