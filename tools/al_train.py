@@ -32,9 +32,11 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file, e.g. configs/ssd_voc_learnloss.py')
     parser.add_argument('--work-dir', help='where state, splits, checkpoints and logs go '
                         '(default: ./work_dirs/<config name>)')
-    parser.add_argument('--resume', action='store_true',
+    parser.add_argument('--resume', nargs='?', const=True, default=False, metavar='CHECKPOINT',
                         help='continue the run in --work-dir from its al_state.json (with '
-                        '--seeds: every seed that started; the others start)')
+                        '--seeds: every seed that started; the others start); the stage in '
+                        'progress trains on from its newest complete checkpoint, or from '
+                        'CHECKPOINT, one of its own stage_<k>_epoch_<n>.pth')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision training (the config\'s OptimWrapper '
                         'becomes an AmpOptimWrapper with dynamic loss scale)')
@@ -87,7 +89,12 @@ def build_config(args, seed=None) -> Config:
     # checkpoint before the loop knows which stage it belongs to. A seed that never started
     # starts.
     cfg.resume = False
-    cfg.train_cfg.resume = args.resume and osp.exists(state)
+    cfg.train_cfg.resume = bool(args.resume) and osp.exists(state)
+    if isinstance(args.resume, str):
+        if args.seeds and len(args.seeds) > 1:
+            sys.exit(f'--resume {args.resume}: a checkpoint belongs to one run; with several '
+                     '--seeds resume without a checkpoint, or give one --seeds.')
+        cfg.train_cfg.resume_from = args.resume
     if args.amp:
         enable_amp(cfg, args.config)
     if args.auto_scale_lr:

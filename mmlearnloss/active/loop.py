@@ -101,6 +101,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         resume (bool): Continue from ``al_state.json`` in the work dir (``al_train.py
             --resume`` sets it). Without it an existing state file is an error, so a run is
             never overwritten by accident.
+        resume_from (str, optional): With ``resume``: the checkpoint the stage in progress
+            resumes training from (``al_train.py --resume CHECKPOINT``), one of its own
+            ``stage_<k>_epoch_<n>.pth``; default the newest complete one.
     """
 
     def __init__(self,
@@ -122,7 +125,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  keep_checkpoints: Optional[int] = 1,
                  method: Optional[str] = None,
                  dry_run: bool = True,
-                 resume: bool = False):
+                 resume: bool = False,
+                 resume_from: Optional[str] = None):
         for name, value in (('num_stages', num_stages), ('initial_size', initial_size),
                             ('max_epochs', max_epochs)):
             if int(value) < 1:
@@ -165,6 +169,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.init_weights_path = osp.join(runner.work_dir, 'initial_weights.pth')
         self.check_evaluation()  # before anything is written: a bad config leaves no run
         self.state = self._load_or_create_state()
+        self.resume_from = self._check_resume_from(resume_from)
         # Human labels returned in earlier stages replace the dataset's entries in every split.
         for record in self.state.stages:
             if record.get('query_dir') and record['status'] == 'selected':
@@ -300,7 +305,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         query_dir = osp.join(self.runner.work_dir, 'queries', f'stage_{stage}')
         # The command that started this run, plus --resume: the same config options are needed
         # for the config hash to match.
-        argv = ['python', *sys.argv] + ([] if '--resume' in sys.argv else ['--resume'])
+        argv = ['python', *_without_resume(sys.argv), '--resume']
         command = shlex.join(argv)
         if is_main_process():
             query = write_query(self.pool, record['selected'], record['scores'], query_dir,
@@ -350,6 +355,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         runner.optim_wrapper.initialize_count_status(runner.model, 0, self._max_iters)
         self._name_checkpoints(stage)
         resume_from = self._latest_checkpoint(stage)
+        if self.resume_from is not None:  # --resume CHECKPOINT: once, for this stage
+            resume_from, self.resume_from = self.resume_from, None
         # Hooks restore their state from a checkpoint only when the runner resumes (EMAHook's
         # averaged model, SwitchRecipeHook's recipes); otherwise EMAHook would continue from
         # the averaged weights saved as the model's.
@@ -522,7 +529,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     # ------------------------------------------------------------------------------- state
     def _load_or_create_state(self) -> ALState:
         cfg = self.runner.cfg.to_dict()
-        cfg['train_cfg'].pop('resume', None)
+        for key in ('resume', 'resume_from'):
+            cfg['train_cfg'].pop(key, None)
         canonical = canonical_config(cfg, ignore=HASH_IGNORE)
         cfg_hash = config_hash(canonical)
         exists = osp.exists(self.state_path)
@@ -634,6 +642,27 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 found.append((int(match.group(1)), path))
         return sorted(found)
 
+    def _check_resume_from(self, path: Optional[str]) -> Optional[str]:
+        """The checkpoint ``--resume CHECKPOINT`` names, if it is one the stage in progress
+        can resume training from."""
+        if path is None:
+            return None
+        stage = self.state.stage
+        record = self.state.stages[stage] if stage < len(self.state.stages) else None
+        if not self.resume or record is None or record['status'] != 'split_written':
+            where = (f'has finished its {self.num_stages} stages' if record is None else
+                     f'has trained stage {stage + 1} (status {record["status"]!r})')
+            raise ValueError(f'--resume {path}: the run in {self.runner.work_dir} is not training '
+                             f'a stage: it {where}; resume it without a checkpoint.')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'--resume {path}: no such checkpoint file.')
+        if not re.fullmatch(rf'stage_{stage}_epoch_\d+\.pth', osp.basename(path)):
+            have = [osp.basename(p) for _, p in self._stage_checkpoints(stage)]
+            raise ValueError(f'--resume {path}: stage {stage + 1} is in progress, so training '
+                             f'resumes from one of its own checkpoints, stage_{stage}_epoch_<n>.pth '
+                             f'(here: {", ".join(have) or "none yet"}).')
+        return osp.abspath(path)
+
     def _latest_checkpoint(self, stage: int) -> Optional[str]:
         """The stage's newest complete checkpoint.
 
@@ -706,3 +735,16 @@ def _python_rng_kept() -> Iterator[None]:
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
+
+
+def _without_resume(argv: List[str]) -> List[str]:
+    """``argv`` without ``--resume`` (and the checkpoint it names, if any)."""
+    out, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == '--resume':
+            skip = i + 1 < len(argv) and argv[i + 1].endswith('.pth')
+        elif not arg.startswith('--resume='):
+            out.append(arg)
+    return out
