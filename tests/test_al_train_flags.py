@@ -93,7 +93,7 @@ def test_an_error_raised_inside_a_framework_keeps_its_traceback(cwd, tmp_path):
     assert 'al_train.py: error:' not in result.stderr
 
 
-def test_resume_from_a_checkpoint_trains_the_stage_on_from_it(cwd, tmp_path):
+def test_resume_from_a_checkpoint_trains_the_stage_in_progress_on_from_it(cwd, tmp_path):
     options = ('train_cfg.max_epochs=2', 'train_cfg.keep_checkpoints=None',
                'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1')
     first = run(cwd, tmp_path, options=options)
@@ -101,23 +101,18 @@ def test_resume_from_a_checkpoint_trains_the_stage_on_from_it(cwd, tmp_path):
     finished = tmp_path / 'al_state.json'
     assert sorted(p.name for p in tmp_path.glob('stage_0_epoch_*.pth')) == [
         'stage_0_epoch_1.pth', 'stage_0_epoch_2.pth']
+    checkpoint = str(tmp_path / 'stage_0_epoch_1.pth')
+    done = run(cwd, tmp_path, '--resume', checkpoint, options=options)
+    assert done.returncode != 0  # the run trains no stage: nothing to train on from
+    assert 'is not training a stage: it has finished its 1 stage(s)' in done.stderr
+    assert 'Traceback' not in done.stderr
     # The same run as if it had stopped while training stage 1.
     state = json.loads(finished.read_text())
     state['stage'] = 0
     state['stages'][0].update(status='split_written', metrics={}, checkpoint=None)
     finished.write_text(json.dumps(state))
-    checkpoint = str(tmp_path / 'stage_0_epoch_1.pth')
     resumed = run(cwd, tmp_path, '--resume', checkpoint, options=options)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f'Stage 1: resuming training from {checkpoint}' in resumed.stdout
     assert 'Epoch(train) [2]' in resumed.stdout and 'Epoch(train) [1]' not in resumed.stdout
     assert json.loads(finished.read_text())['stages'][0]['status'] == 'selected'
-
-
-def test_resume_from_a_checkpoint_of_no_stage_in_progress_is_refused(cwd, tmp_path):
-    first = run(cwd, tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    checkpoint = str(tmp_path / 'stage_0_epoch_1.pth')
-    again = run(cwd, tmp_path, '--resume', checkpoint)
-    assert again.returncode != 0
-    assert 'is not training a stage' in again.stderr and 'Traceback' not in again.stderr

@@ -650,7 +650,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         stage = self.state.stage
         record = self.state.stages[stage] if stage < len(self.state.stages) else None
         if not self.resume or record is None or record['status'] != 'split_written':
-            where = (f'has finished its {self.num_stages} stages' if record is None else
+            where = (f'has finished its {self.num_stages} stage(s)' if record is None else
                      f'has trained stage {stage + 1} (status {record["status"]!r})')
             raise ValueError(f'--resume {path}: the run in {self.runner.work_dir} is not training '
                              f'a stage: it {where}; resume it without a checkpoint.')
