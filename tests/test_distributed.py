@@ -55,7 +55,12 @@ import os
 if os.environ.get('RANK') == '1':
     from mmlearnloss.models import LearningLoss
 
+    score_step, calls = LearningLoss.score_step, []
+
     def _die(self, data, needs=('pred_loss', )):
+        calls.append(needs)
+        if len(calls) == 1:  # the dry run's, before the first stage
+            return score_step(self, data, needs)
         os._exit(3)  # a crashed process: no cleanup, no exception to catch
 
     LearningLoss.score_step = _die
