@@ -97,9 +97,10 @@ def test_switch_recipe_hook_replaces_the_loss_the_architecture_and_its_targets_u
     model.train()
     before = model(inputs, samples, mode='loss')['loss']
 
-    hook = SwitchRecipeHook([dict(action_epoch=1, loss=dict(type='LabelSmoothLoss',
-                                                            label_smooth_val=0.1))])
-    hook.before_train_epoch(hook_runner(model, epoch=0))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # as an mmpretrain run builds it
+        hook = SwitchRecipeHook([dict(action_epoch=1, loss=dict(type='LabelSmoothLoss',
+                                                                label_smooth_val=0.1))])
+        hook.before_train_epoch(hook_runner(model, epoch=0))
 
     assert type(model.architecture.head.loss_module).__name__ == 'LabelSmoothLoss'
     with torch.no_grad():

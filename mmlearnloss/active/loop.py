@@ -94,7 +94,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             strategy's short name (``'learning_loss'``). Variants of one strategy (another loss,
             another schedule) set their own, e.g. ``'learning_loss_all_pairs'``; the plot tools
             draw one line per method.
-        dry_run (bool): Before the first stage, run a training step, a validation prediction
+        dry_run (bool): Before the first stage of a new run, run a training step, a validation prediction
             and the strategy's scoring on one batch each (:meth:`dry_run`; the model and the
             random streams are left as they were), so a config that cannot work fails in a
             minute and leaves no run behind. Default True.
@@ -188,7 +188,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         fresh = not self.resume
         self._initial_weights = self._initial_state_dict()
         self._initial_modes = [self._modes(m) for m in self._unwrapped().modules()]
-        if self.dry_run_first and self.state.stage < self.num_stages:
+        # A new run only: a resumed one passed it when it started (the config hash is the
+        # same), and its stage resumes mid-way from a checkpoint.
+        if self.dry_run_first and fresh:
             try:
                 self.dry_run()
             except Exception:
