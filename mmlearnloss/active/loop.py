@@ -223,12 +223,16 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 part = 'the training step on one labeled batch'
                 optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
                 model.train()
-                runner.model.train_step(next(iter(self.dataloader)), optim_wrapper=optim_wrapper)
+                # Throwaway loaders: an abandoned iterator leaves state in some batch samplers
+                # (mmdet's AspectRatioBatchSampler keeps its half-filled buckets).
+                batch = next(iter(self._labeled_dataloader(self.state.stage)))
+                runner.model.train_step(batch, optim_wrapper=optim_wrapper)
                 optim_wrapper.zero_grad()
                 if runner.val_loop is not None:
                     part = 'the validation prediction' + (
                         ' with target losses' if getattr(model, 'val_target_loss', False) else '')
-                    batch = next(iter(runner.val_loop.dataloader))
+                    batch = next(iter(runner.build_dataloader(
+                        copy.deepcopy(runner.cfg.val_dataloader))))
                     model.eval()
                     with torch.no_grad():
                         runner.model.val_step(batch)
