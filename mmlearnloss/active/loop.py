@@ -9,10 +9,8 @@ import random
 import re
 import shlex
 import sys
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
-import numpy as np
 import torch
 from mmengine.dist import barrier, broadcast_object_list, is_main_process
 from mmengine.logging import print_log
@@ -20,6 +18,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
 
+from mmlearnloss.models.target_losses import replay_rng
 from mmlearnloss.registry import LOOPS
 from .label_studio_oracle import build_oracle, collect_returned, instructions
 from .oracle import apply_returned, write_query
@@ -218,7 +217,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         runner, model = self.runner, self._unwrapped()
         weights = copy.deepcopy(model.state_dict())
         was_training = model.training
-        with torch.random.fork_rng(devices=_cuda_devices(model)), _python_rng_kept():
+        device = next(model.parameters()).device
+        with replay_rng(self.seed, device):  # every random stream as it was afterwards
             try:
                 part = 'the training step on one labeled batch'
                 optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
@@ -725,32 +725,3 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         holder = [obj]
         broadcast_object_list(holder, src=0)
         return holder[0]
-
-
-def _cuda_devices(model: torch.nn.Module) -> List[int]:
-    """The CUDA devices of the model's parameters (whose random streams fork_rng keeps)."""
-    return sorted({p.device.index or 0 for p in model.parameters() if p.device.type == 'cuda'})
-
-
-@contextmanager
-def _python_rng_kept() -> Iterator[None]:
-    """Python's and numpy's global random streams as they were after the block."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    try:
-        yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-
-
-def _without_resume(argv: List[str]) -> List[str]:
-    """``argv`` without ``--resume`` (and the checkpoint it names, if any)."""
-    out, skip = [], False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-        elif arg == '--resume':
-            skip = i + 1 < len(argv) and argv[i + 1].endswith('.pth')
-        elif not arg.startswith('--resume='):
-            out.append(arg)
-    return out
