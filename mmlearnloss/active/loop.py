@@ -725,3 +725,16 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         holder = [obj]
         broadcast_object_list(holder, src=0)
         return holder[0]
+
+
+def _without_resume(argv: List[str]) -> List[str]:
+    """``argv`` without ``--resume`` (and the checkpoint it names, if any)."""
+    out, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == '--resume':
+            skip = i + 1 < len(argv) and argv[i + 1].endswith('.pth')
+        elif not arg.startswith('--resume='):
+            out.append(arg)
+    return out
