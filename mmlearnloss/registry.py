@@ -19,4 +19,4 @@ METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='mmlearnloss',
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='mmlearnloss',
                  locations=['mmlearnloss.active'])
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope='mmlearnloss',
-                      locations=['mmlearnloss.active'])
+                      locations=['mmlearnloss.active', 'mmlearnloss.annotation'])

@@ -12,11 +12,11 @@ import torch
 
 import make_mini_datasets as mini
 from conftest import ROOT, build_model, config_path
-from mmlearnloss.active.label_studio import (import_tasks, labeling_config,
-                                             returned_from_export, write_import_files)
-from mmlearnloss.active.label_studio_oracle import build_oracle
-from mmlearnloss.active.oracle import ReturnedAnnotationError, apply_returned, write_query
 from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.annotation.label_studio.files import (import_tasks, labeling_config,
+                                                       returned_from_export, write_import_files)
+from mmlearnloss.annotation.label_studio.oracle import build_oracle
+from mmlearnloss.annotation.query import ReturnedAnnotationError, apply_returned, write_query
 
 VOC_QUERY = ['VOC2012/2012_000003', 'VOC2007/000002']
 

@@ -20,10 +20,10 @@ import pytest
 import label_studio_server
 import make_mini_datasets as mini
 from conftest import ROOT, tree_digest
-from mmlearnloss.active.oracle import write_query
 from mmlearnloss.active.splits import PoolSplitter
-from mmlearnloss.active.label_studio_oracle import (LabelStudioClient, LabelStudioError,
-                                                    LabelStudioOracle, collect_returned)
+from mmlearnloss.annotation.label_studio.oracle import (LabelStudioClient, LabelStudioError,
+                                                        LabelStudioOracle, collect_returned)
+from mmlearnloss.annotation.query import write_query
 
 OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=4', 'train_cfg.query_size=3',
            'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4')

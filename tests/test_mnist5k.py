@@ -135,7 +135,8 @@ def test_main_exits_with_the_reason(tmp_path, capsys):
 def test_mmpretrain_reads_it_and_the_loop_splits_it_by_entry(dataset, tmp_path):
     from mmpretrain.registry import DATASETS
 
-    from mmlearnloss.active.splits import JsonListSplitWriter, PoolSplitter
+    from mmlearnloss.active.splits import PoolSplitter
+    from mmlearnloss.annotation.formats import JsonListSplitWriter
     cfg = dict(type='BaseDataset', data_root=dataset, ann_file='train.json',
                data_prefix=dict(img_path='images'),
                pipeline=[dict(type='LoadImageFromFile', color_type='grayscale')])

@@ -10,9 +10,9 @@ from importlib import import_module
 import pytest
 
 import make_mini_datasets as mini
-from mmlearnloss.active.oracle import (ReturnedAnnotationError, apply_returned, check_returned,
-                                       write_query)
 from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.annotation.query import (ReturnedAnnotationError, apply_returned, check_returned,
+                                          write_query)
 
 
 def build_dataset(cfg, scope):

@@ -12,8 +12,8 @@ from conftest import ROOT
 
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 import pre_annotation_quality as quality  # noqa: E402
-from mmlearnloss.active.label_studio import import_tasks, write_import_files  # noqa: E402
 from mmlearnloss.active.splits import PoolSplitter  # noqa: E402
+from mmlearnloss.annotation.label_studio import import_tasks, write_import_files  # noqa: E402
 
 IDS = ['VOC2007/000001', 'VOC2007/000002', 'VOC2012/2012_000001']
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmlearnloss.active.splits import (COCOSplitWriter, IndexSplitWriter, JsonListSplitWriter,
-                                       PoolSplitter, VOCSplitWriter, build_split_writer)
+from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.annotation.formats import (COCOSplitWriter, IndexSplitWriter, JsonListSplitWriter,
+                                            VOCSplitWriter, build_split_writer)
 
 VOC_IMAGES = {'VOC2007': ['000005', '000007', '000009'], 'VOC2012': ['2008_000001', '2008_000002']}
 VAL_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]

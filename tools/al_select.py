@@ -6,7 +6,7 @@ Scores an unlabeled pool (default: the config's whole training set; ``--pool`` a
 in the dataset's format, e.g. a VOC ImageSets list or an MPII json list) with the model of CONFIG
 and the weights of CHECKPOINT, picks the K most informative samples with the config's strategy
 (``train_cfg.strategy``, built as ActiveLearningLoop builds it; ``--strategy NAME`` overrides it),
-and writes the query folder of ``mmlearnloss.active.oracle.write_query``: the samples in the
+and writes the query folder of ``mmlearnloss.annotation.query.write_query``: the samples in the
 dataset's own format (VOC ImageSets txt per year / COCO json / MPII json list), ``query.csv`` (id,
 file, score, rank; rank 1 = most informative) and a README saying what to annotate and where to
 put it.
@@ -210,9 +210,9 @@ def score(model, cfg: Config, pool, ids: List[str], needs: str, batch_size: Opti
 def write_label_studio(model, cfg: Config, pool, query: dict, scores, args) -> str:
     """The Label Studio import files of ``query`` (tasks with the model's predictions, labeling
     config); their instructions are added to the query's README, which is returned."""
-    from mmlearnloss.active.label_studio import (import_instructions, import_tasks,
-                                                 write_import_files)
     from mmlearnloss.active.predictions import predict_samples
+    from mmlearnloss.annotation.label_studio.files import (import_instructions, import_tasks,
+                                                           write_import_files)
     try:
         tasks = import_tasks(pool, query['ids'], scores, None, args.files_root)  # checks first
     except ValueError as e:
@@ -240,8 +240,8 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     from mmengine.registry import init_default_scope
 
-    from mmlearnloss.active.oracle import MANIFEST, write_query
     from mmlearnloss.active.splits import PoolSplitter
+    from mmlearnloss.annotation.query import MANIFEST, write_query
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     strategy, source = choose_strategy(cfg, args.strategy)
     if strategy.needs_labeled and not args.labeled:

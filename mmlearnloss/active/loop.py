@@ -18,10 +18,10 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
 
+from mmlearnloss.annotation.label_studio.oracle import build_oracle, collect_returned, instructions
+from mmlearnloss.annotation.query import apply_returned, write_query
 from mmlearnloss.models.target_losses import replay_rng
 from mmlearnloss.registry import LOOPS
-from .label_studio_oracle import build_oracle, collect_returned, instructions
-from .oracle import apply_returned, write_query
 from .predictions import predict_samples
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
 from .splits import PoolSplitter
@@ -82,7 +82,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             annotations (every queried sample labeled, nothing else changed) and continues.
             ``dict(type='label_studio', url=..., project=...)``: the same, with the query sent
             to a Label Studio project as tasks pre-annotated by the model, and the annotations
-            fetched from it on ``--resume`` (:class:`~.label_studio_oracle.LabelStudioOracle`).
+            fetched from it on ``--resume``
+            (:class:`~mmlearnloss.annotation.label_studio.oracle.LabelStudioOracle`).
         keep_checkpoints (int, optional): Checkpoints kept of the stage in progress, the
             newest (default 1: what ``--resume`` needs); every finished stage keeps its final
             checkpoint (what fine-tuning and the records need) and nothing else. The loop

@@ -4,24 +4,28 @@
 :class:`~mmlearnloss.active.ActiveLearningLoop` push each selection to a Label Studio server
 (:meth:`LabelStudioOracle.ask`) and stop; ``al_train.py --resume`` pulls the annotations
 (:meth:`LabelStudioOracle.collect`), converts them to the dataset's format
-(:func:`.label_studio.returned_from_export`) and checks them as the manual oracle does. The API
+(:func:`.files.returned_from_export`) and checks them as the manual oracle does. The API
 token comes from an environment variable (``LABEL_STUDIO_API_KEY``), never from the config.
 Only plain HTTP (``urllib``) is used: Label Studio runs as its own process from its own
 environment (``tools/label_studio_server.py``).
 """
+from __future__ import annotations
+
 import json
 import os
 import os.path as osp
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Union
 
-from .label_studio import (EXPORT_FILE, FROM_NAME, import_tasks, label_studio_format,
-                           labeling_config, returned_from_export, task_is_done)
-from .oracle import QUERY_CSV, RETURNED_DIR, read_query
-from .splits import PoolSplitter
-from .state import atomic_write_text
+from mmlearnloss.active.state import atomic_write_text
+from ..query import QUERY_CSV, RETURNED_DIR, read_query
+from .files import (EXPORT_FILE, FROM_NAME, import_tasks, label_studio_format, labeling_config,
+                    returned_from_export, task_is_done)
+
+if TYPE_CHECKING:  # type hints only: mmlearnloss.active imports this package
+    from mmlearnloss.active.splits import PoolSplitter
 
 __all__ = ['LabelStudioError', 'AnnotationsPending', 'LabelStudioClient', 'LabelStudioOracle',
            'build_oracle', 'collect_returned']
@@ -180,7 +184,7 @@ class LabelStudioOracle:
 
         Args:
             pool (PoolSplitter): The pool of the query.
-            query (dict): What :func:`.oracle.write_query` returned.
+            query (dict): What :func:`~mmlearnloss.annotation.query.write_query` returned.
             scores (list[float] | None): The queried samples' selection scores (the predicted
                 loss for ``learning_loss``), ``data.selection_score`` of their tasks.
             predictions (dict, optional): Sample id -> plain prediction.

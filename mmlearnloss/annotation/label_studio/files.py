@@ -1,7 +1,7 @@
 """Label Studio files: labeling configs, import tasks with pre-annotations, exports read back.
 
-Nothing here talks to a server (:mod:`mmlearnloss.active.label_studio_oracle` does); these are the
-files a Label Studio project is made from and the JSON export it gives back:
+Nothing here talks to a server (:mod:`mmlearnloss.annotation.label_studio.oracle` does); these
+are the files a Label Studio project is made from and the JSON export it gives back:
 
 - :func:`labeling_config`: the project's XML labeling config, made from the dataset's classes:
   ``RectangleLabels`` for detection (VOC, COCO), ``KeyPointLabels`` with the joints for MPII,
@@ -12,9 +12,10 @@ files a Label Studio project is made from and the JSON export it gives back:
 - :func:`write_import_files`: both, into a query folder (``label_studio_tasks.json``,
   ``label_studio_config.xml``), for a Label Studio reached by hand.
 - :func:`returned_from_export`: a Label Studio JSON export of the query's tasks becomes the
-  returned files of the query in the dataset's own format (see :mod:`.oracle`): VOC XMLs in the
-  dataset's ``Annotations/`` plus the returned list, a COCO json, an MPII / OpenMMLab 2.0 json
-  list. :func:`.oracle.check_returned` then checks them as it checks files written by hand.
+  returned files of the query in the dataset's own format (see :mod:`mmlearnloss.annotation.query`):
+  VOC XMLs in the dataset's ``Annotations/`` plus the returned list, a COCO json, an MPII /
+  OpenMMLab 2.0 json list. :func:`~mmlearnloss.annotation.query.check_returned` then checks them as
+  it checks files written by hand.
 
 Boxes. A Label Studio rectangle is continuous: ``x``, ``y``, ``width``, ``height`` in percent of
 ``original_width`` / ``original_height``, from the top-left corner of the first pixel (0) to the
@@ -32,19 +33,24 @@ is the point at the same pixel coordinates both ways, back to 0.001 px.
 A task finds its sample by ``data.sample_id`` (set by :func:`import_tasks`) or, for tasks made
 otherwise, by the image's file name (Label Studio's upload prefix ``<hash>-`` allowed).
 """
+from __future__ import annotations
+
 import copy
 import json
 import os
 import os.path as osp
 import shutil
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, quote, urlparse
 from xml.sax.saxutils import quoteattr
 
-from .oracle import RETURNED_DIR, ReturnedAnnotationError, read_query
-from .splits import COCOSplitWriter, JsonListSplitWriter, PoolSplitter, VOCSplitWriter
-from .state import atomic_write_text
+from mmlearnloss.active.state import atomic_write_text
+from ..formats import COCOSplitWriter, JsonListSplitWriter, VOCSplitWriter
+from ..query import RETURNED_DIR, ReturnedAnnotationError, read_query
+
+if TYPE_CHECKING:  # type hints only: mmlearnloss.active imports this package
+    from mmlearnloss.active.splits import PoolSplitter
 
 __all__ = [
     'TASKS_FILE', 'CONFIG_FILE', 'EXPORT_FILE', 'labeling_config', 'import_tasks',

@@ -38,15 +38,19 @@ annotations of the samples labeled before the query were not edited; otherwise
 :class:`ReturnedAnnotationError` lists the offending ids. :func:`merge_returned` makes the pool's
 writers emit the returned annotations from then on (VOC reads its XMLs, so nothing changes there).
 """
+from __future__ import annotations
+
 import csv
 import io
 import json
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from .splits import PoolSplitter
-from .state import atomic_write_text
+from mmlearnloss.active.state import atomic_write_text
+
+if TYPE_CHECKING:  # type hints only: mmlearnloss.active imports this package
+    from mmlearnloss.active.splits import PoolSplitter
 
 __all__ = [
     'QUERY_NAME', 'QUERY_CSV', 'MANIFEST', 'README', 'RETURNED_DIR', 'Returned',

@@ -1,0 +1,26 @@
+"""Split writers: restrict a training dataset to given sample ids, in the dataset's own format.
+
+One module per annotation format, one interface (:class:`BaseSplitWriter`, in ``base.py``).
+Writers (all in ``TASK_UTILS``; :func:`build_split_writer` picks one by dataset type):
+
+- :class:`VOCSplitWriter`: ImageSets/Main txt; id ``'VOC2007/000005'`` (folder/image id).
+- :class:`COCOSplitWriter`: COCO json; id ``str(image id)``.
+- :class:`JsonListSplitWriter`: mmpose MPII json list (id: index of the person entry) and
+  OpenMMLab 2.0 json (id: index in ``data_list``).
+- :class:`IndexSplitWriter`: datasets without annotation file (CIFAR): id ``str(index)``; the
+  returned config sets ``indices`` (mmengine's ``BaseDataset`` keeps their order).
+
+The wrapped configs the frameworks train on (``RepeatDataset(ConcatDataset([...]))``) are split
+by :class:`mmlearnloss.active.splits.PoolSplitter`, one writer per leaf dataset.
+"""
+from .base import BaseSplitWriter, ReturnedAnnotations
+from .builder import SUPPORTED_DATASETS, build_split_writer
+from .coco import COCOSplitWriter
+from .index import IndexSplitWriter
+from .json_list import JsonListSplitWriter
+from .voc import VOCSplitWriter
+
+__all__ = [
+    'BaseSplitWriter', 'ReturnedAnnotations', 'VOCSplitWriter', 'COCOSplitWriter',
+    'JsonListSplitWriter', 'IndexSplitWriter', 'build_split_writer', 'SUPPORTED_DATASETS'
+]

@@ -1,0 +1,14 @@
+"""Label Studio as the oracle: the files a project is made from (``files.py``) and the client
+that sends a query to a server and fetches its annotations back (``oracle.py``)."""
+from .files import (CONFIG_FILE, EXPORT_FILE, TASKS_FILE, find_export, image_url, import_tasks,
+                    label_studio_format, labeling_config, read_export, returned_from_export,
+                    task_is_done, write_import_files)
+from .oracle import (AnnotationsPending, LabelStudioClient, LabelStudioError, LabelStudioOracle,
+                     build_oracle, collect_returned)
+
+__all__ = [
+    'TASKS_FILE', 'CONFIG_FILE', 'EXPORT_FILE', 'labeling_config', 'import_tasks',
+    'write_import_files', 'image_url', 'find_export', 'read_export', 'task_is_done',
+    'returned_from_export', 'label_studio_format', 'LabelStudioError', 'AnnotationsPending',
+    'LabelStudioClient', 'LabelStudioOracle', 'build_oracle', 'collect_returned'
+]
