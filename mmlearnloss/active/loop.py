@@ -75,6 +75,11 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             the scores are float32. Defaults to False.
         score_pin_memory (bool, optional): ``pin_memory`` of the scoring loader (default: the
             val dataloader's); pinned batches copy to the GPU faster.
+        score_chunk_size (int, optional): Each process saves the values of every
+            ``score_chunk_size`` samples it scores (rounded down to whole batches) under
+            ``WORK_DIR/score_chunks/`` as soon as they are scored, so a run killed while
+            scoring a large pool scores only the rest on ``--resume``; a stage's chunks are
+            deleted once its selection is in the state. Default 1000; None saves none.
         oracle (str): Who labels the selection. ``'simulated'`` (default, as the paper): the
             dataset's own annotations. ``'manual'``: after each selection the run writes the
             query for annotators (``WORK_DIR/queries/stage_<k>/``: the samples in the dataset's
@@ -121,6 +126,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  score_batch_size: Optional[int] = None,
                  score_amp: bool = False,
                  score_pin_memory: Optional[bool] = None,
+                 score_chunk_size: Optional[int] = 1000,
                  oracle: Union[str, dict] = 'simulated',
                  keep_checkpoints: Optional[int] = 1,
                  method: Optional[str] = None,
@@ -137,6 +143,10 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             raise ValueError(f'ActiveLearningLoop: keep_checkpoints must be >= 1 (the newest '
                              f'checkpoint is what --resume needs) or None (keep all), got '
                              f'{keep_checkpoints}')
+        if score_chunk_size is not None and score_chunk_size < 1:
+            raise ValueError(f'ActiveLearningLoop: score_chunk_size must be >= 1 (samples per '
+                             f'saved chunk of scores) or None (save none), got '
+                             f'{score_chunk_size}')
         if subset_size is not None and subset_size < query_size:
             raise ValueError(f'ActiveLearningLoop: subset_size M={subset_size} is smaller than '
                              f'query_size K={query_size}; M must be at least K.')
@@ -154,6 +164,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.score_batch_size = score_batch_size
         self.score_amp = bool(score_amp)
         self.score_pin_memory = score_pin_memory
+        self.score_chunk_size = score_chunk_size
         self.label_studio = build_oracle(oracle)  # None unless dict(type='label_studio')
         self.oracle = 'label_studio' if self.label_studio is not None else oracle
         self.keep_checkpoints = keep_checkpoints
@@ -166,6 +177,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.resume = resume
         self.state_path = osp.join(runner.work_dir, 'al_state.json')
         self.splits_dir = osp.join(runner.work_dir, 'splits')
+        self.chunks_dir = osp.join(runner.work_dir, 'score_chunks')
         self.init_weights_path = osp.join(runner.work_dir, 'initial_weights.pth')
         self.check_evaluation()  # before anything is written: a bad config leaves no run
         self.state = self._load_or_create_state()
@@ -289,6 +301,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 record['selected'], record['scores'] = selected, scores
                 if self.oracle != 'simulated':
                     self.ask_annotators(stage, record)
+                    self._drop_score_chunks(stage)
                     return
                 self.state.labeled = labeled + selected
             record['status'] = 'selected'
@@ -306,6 +319,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             if self.state.stage < self.num_stages:
                 self._stage_record(self.state.stage)  # writes the next split
             self._save_state()
+            self._drop_score_chunks(stage)
 
     def ask_annotators(self, stage: int, record: dict) -> None:
         """Write the query for the annotators, save the state as 'queried' and stop the run."""
@@ -531,7 +545,20 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         options += ['pinned memory'] if loader_cfg.get('pin_memory') else []
         print_log(f'Scoring {len(ordered)} samples ({what}; {", ".join(options)})',
                   logger='current')
-        return score_pool(self.runner.model, loader, ordered, needs, amp=self.score_amp)
+        chunks = {} if self.score_chunk_size is None else dict(
+            chunk_dir=osp.join(self.chunks_dir, name), chunk_size=self.score_chunk_size,
+            chunk_key=self.state.config_hash)
+        return score_pool(self.runner.model, loader, ordered, needs, amp=self.score_amp,
+                          **chunks)
+
+    def _drop_score_chunks(self, stage: int) -> None:
+        """Delete the values saved while scoring for ``stage`` (:func:`score_pool`): its
+        selection is in the state now, so no resume needs them."""
+        if is_main_process():
+            for folder in glob.glob(osp.join(self.chunks_dir, f'stage_{stage}_*')):
+                for path in glob.glob(osp.join(folder, '*')):
+                    os.remove(path)
+                os.rmdir(folder)
 
     # ------------------------------------------------------------------------------- state
     def _load_or_create_state(self) -> ALState:

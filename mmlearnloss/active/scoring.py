@@ -1,14 +1,20 @@
 """Scoring a pool of samples with a LearningLoss model, on one process or sharded over ranks."""
 import copy
+import hashlib
+import json
+import os
+import os.path as osp
 from contextlib import nullcontext
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.dist import (all_gather, all_gather_object, broadcast, get_world_size,
+from mmengine.dist import (all_gather, all_gather_object, broadcast, get_rank, get_world_size,
                            is_main_process)
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.utils import ProgressBar
 from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader
 
 
 def pool_loader_cfg(val_dataloader, pool, ids: Sequence[str], out_dir: str, name: str,
@@ -84,13 +90,21 @@ def scoring_autocast(model, amp: bool):
 
 @torch.no_grad()
 def score_pool(model, loader, ids: Sequence[str], needs: Union[str, Sequence[str]],
-               amp: bool = False) -> Tuple[List[str], Union[Tensor, dict]]:
+               amp: bool = False, chunk_dir: Optional[str] = None, chunk_size: int = 1000,
+               chunk_key: str = '') -> Tuple[List[str], Union[Tensor, dict]]:
     """Run ``model.score_step`` over ``loader`` and return ``(ids, values)`` aligned by position.
 
     ``loader`` iterates a dataset whose i-th sample is ``ids[i]``, with mmengine's
     ``DefaultSampler(shuffle=False, round_up=False)``: each rank scores its own shard
     (``rank, rank + world, ...``, no padding duplicates) and the shards are gathered so every
     rank returns the values of the whole pool in ``ids`` order.
+
+    With ``chunk_dir`` each rank saves the values of every ``chunk_size`` samples of its shard
+    (rounded down to whole batches, so a chunk's batches are the ones an uninterrupted run
+    makes) as soon as they are scored, atomically; a run that died while scoring scores only the
+    chunks it had not saved. A chunk's file is named by a hash of everything its values depend
+    on (the ids, ``needs``, ``amp``, the batching, the number of ranks, the model's weights and
+    ``chunk_key``), so other weights or another pool never reuse it.
 
     Args:
         model: A :class:`LearningLoss` (or a DDP wrapper of one).
@@ -99,6 +113,9 @@ def score_pool(model, loader, ids: Sequence[str], needs: Union[str, Sequence[str
         needs (str | Sequence[str]): ``'pred_loss'``, ``'features'`` or ``'uncertainty'``; or
             several of them, in one pass: ``values`` is then a dict keyed by them.
         amp (bool): Score under mixed precision (:func:`scoring_autocast`).
+        chunk_dir (str, optional): Where to save and find the chunks. None saves nothing.
+        chunk_size (int): Samples per chunk of a rank's shard (at least one batch).
+        chunk_key (str): Anything else the values depend on (the loop: its config hash).
     """
     model = model.module if is_model_wrapper(model) else model
     if not hasattr(model, 'score_step'):
@@ -115,23 +132,91 @@ def score_pool(model, loader, ids: Sequence[str], needs: Union[str, Sequence[str
     sync_buffers(model)
     names = (needs, ) if isinstance(needs, str) else tuple(needs)
     shard = list(iter(loader.sampler))  # this rank's dataset indices, in batch order
+    batch_size = loader.batch_sampler.batch_size
+    if chunk_dir is None:
+        length = max(len(shard), 1)  # one chunk, kept in memory only
+    else:
+        length = max(chunk_size // batch_size, 1) * batch_size
+        prefix = osp.join(chunk_dir, _chunk_hash(model, ids, names, amp, batch_size, length,
+                                                 chunk_key))
+    chunks = [shard[start:start + length] for start in range(0, len(shard), length)]
+    paths = [None if chunk_dir is None else
+             f'{prefix}_rank_{get_rank()}_of_{get_world_size()}_chunk_{c}.pth'
+             for c in range(len(chunks))]
+    done = [_load_chunk(path, chunk) for path, chunk in zip(paths, chunks)]
+    missing = [c for c, values in enumerate(done) if values is None]
+    to_score = sum(all_gather_object(sum(len(chunks[c]) for c in missing)))  # on all ranks
+    if chunk_dir is not None:
+        print_log(f'Scoring: reused {len(ids) - to_score} of {len(ids)} samples saved in '
+                  f'{chunk_dir}, {to_score} to score.', logger='current')
+    if missing and len(missing) < len(chunks):  # the unsaved chunks, batched as before
+        loader = _loader_over(loader, [i for c in missing for i in chunks[c]])
     was_training = model.training
     model.eval()
-    values = {name: [] for name in names}
-    bar = ProgressBar(len(ids)) if is_main_process() else None
-    for data in loader:
+    bar = ProgressBar(to_score) if is_main_process() and to_score else None
+    # The batches fill the missing chunks in order; each is saved once full.
+    pending = iter(missing)
+    current, parts = next(pending, None), {name: [] for name in names}
+    for data in (loader if missing else ()):  # all reused: no workers started
         with scoring_autocast(model, amp):
             batch = model.score_step(data, needs=names)
         for name in names:
-            values[name].append(batch[name].float().cpu())
+            parts[name].append(batch[name].float().cpu())
+        if sum(map(len, parts[names[0]])) == len(chunks[current]):
+            done[current] = {name: torch.cat(parts[name]) for name in names}
+            if paths[current] is not None:
+                _save_chunk(paths[current], chunks[current], done[current])
+            current, parts = next(pending, None), {name: [] for name in names}
         if bar is not None:
             for _ in range(len(batch[names[0]]) * get_world_size()):
                 bar.update()
     if bar is not None:
         print(flush=True)
     model.train(was_training)
-    full = {name: _gather(shard, values[name], len(ids)) for name in names}
+    full = {name: _gather(shard, [values[name] for values in done if values is not None],
+                          len(ids)) for name in names}
     return list(ids), full[needs] if isinstance(needs, str) else full
+
+
+def _chunk_hash(model, ids: Sequence[str], names: Tuple[str, ...], amp: bool, batch_size: int,
+                length: int, key: str) -> str:
+    """A digest of everything a chunk's values depend on, to name its file by."""
+    digest = hashlib.sha256(json.dumps(
+        dict(ids=list(ids), needs=names, amp=amp, batch_size=batch_size, chunk=length,
+             world_size=get_world_size(), key=key)).encode())
+    for name, tensor in model.state_dict().items():  # the weights (and buffers) that score
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:16]
+
+
+def _load_chunk(path: Optional[str], indices: List[int]) -> Optional[Dict[str, Tensor]]:
+    """The values a chunk file holds, or None if there is none (for these very samples)."""
+    if path is None or not osp.exists(path):
+        return None
+    saved = torch.load(path, map_location='cpu', weights_only=True)
+    if saved.pop('indices').tolist() != indices:
+        return None
+    return saved
+
+
+def _save_chunk(path: str, indices: List[int], values: Dict[str, Tensor]) -> None:
+    """Write a chunk to a temporary file and rename it: a kill leaves the whole file or none."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    torch.save(dict(values, indices=torch.as_tensor(indices, dtype=torch.long)), path + '.tmp')
+    os.replace(path + '.tmp', path)
+
+
+def _loader_over(loader, indices: List[int]) -> DataLoader:
+    """``loader``'s dataset, batch size, collation and workers, over ``indices`` only."""
+    return DataLoader(
+        loader.dataset, batch_sampler=BatchSampler(indices, loader.batch_sampler.batch_size,
+                                                   drop_last=False),
+        num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory, timeout=loader.timeout,
+        worker_init_fn=loader.worker_init_fn, generator=loader.generator,
+        prefetch_factor=loader.prefetch_factor,
+        multiprocessing_context=loader.multiprocessing_context)
 
 
 def _gather(shard: List[int], values: List[Tensor], num_ids: int) -> Tensor:
