@@ -42,6 +42,42 @@ def test_each_image_loss_is_the_ssd_loss_of_that_image_alone(model):
     assert per_image.std() > 0
 
 
+def test_training_reads_each_image_loss_from_the_one_batch_loss(model):
+    model.train()
+    inputs, samples = batch(model)
+    arch = model.architecture
+    assert model.adapter.path(arch).startswith('one pass')
+    calls = []
+    loss_by_feat = arch.bbox_head.loss_by_feat
+    arch.bbox_head.loss_by_feat = lambda *a, **k: calls.append(1) or loss_by_feat(*a, **k)
+    try:
+        with torch.no_grad():
+            losses, per_image = model.adapter.loss(arch, inputs, samples)
+            plain = arch.loss(inputs, samples)
+    finally:
+        del arch.bbox_head.loss_by_feat
+    assert calls == [1, 1]  # the wrapped batch loss, then the plain one: no per-image pass
+    assert losses.keys() == plain.keys()
+    torch.testing.assert_close(total_loss(losses), total_loss(plain))
+    with torch.no_grad():
+        replayed = model.adapter.replay_each(arch, inputs, samples, arch.extract_feat(inputs))
+    torch.testing.assert_close(per_image, replayed, rtol=1e-4, atol=1e-5)
+
+
+def test_an_image_without_boxes_has_the_loss_of_its_replay(model):
+    # No positives, so no hard negatives either: its terms are 0, divided by mmdet's
+    # SamplingResult.avg_factor, at least 1.
+    model.train()
+    inputs, samples = batch(model)
+    samples[1].gt_instances = samples[1].gt_instances[:0]
+    arch = model.architecture
+    with torch.no_grad():
+        _, per_image = model.adapter.loss(arch, inputs, samples)
+        replayed = model.adapter.replay_each(arch, inputs, samples, arch.extract_feat(inputs))
+    assert per_image[1] == 0 and (per_image[[0, 2]] > 0).all()
+    torch.testing.assert_close(per_image, replayed, rtol=1e-4, atol=1e-5)
+
+
 def test_loss_mode_logs_loss_pred(model):
     model.train()
     losses = model(*batch(model, 2), mode='loss')

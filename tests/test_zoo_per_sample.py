@@ -23,7 +23,7 @@ import mmdet
 import mmpose
 import mmpretrain
 from mmlearnloss.models import FeatureTaps, LearningLoss
-from mmlearnloss.models.target_losses import ReplayAdapter, replay_rng, total_loss
+from mmlearnloss.models.target_losses import replay_rng, total_loss
 
 CONFIG_ROOTS = {
     pkg.__name__: os.path.join(os.path.dirname(pkg.__file__), '.mim', 'configs')
@@ -65,6 +65,8 @@ class Case:
     train_only: bool = False
     #: The adapter defines an entropy for the uncertainty strategy.
     entropy: bool = False
+    #: The per-sample losses are read from the batch loss (one pass), not replayed per sample.
+    one_pass: bool = False
     #: Test-only changes to the model config that keep its code path (smaller sizes).
     shrink: Optional[Callable] = field(default=None, compare=False)
 
@@ -72,7 +74,7 @@ class Case:
 ZOO = {
     # mmdet single-stage
     (DET, 'ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'):
-    Case(size=(160, 160), entropy=True),
+    Case(size=(160, 160), entropy=True, one_pass=True),
     (DET, 'retinanet/retinanet_r18_fpn_1x_coco.py'): Case(),
     (DET, 'atss/atss_r50_fpn_1x_coco.py'): Case(),
     (DET, 'gfl/gfl_r50_fpn_1x_coco.py'): Case(),
@@ -107,13 +109,16 @@ ZOO = {
     # mmpretrain: plain; Mixup with a multi-label head; Mixup+CutMix with BCE; ViT (DeiT) with
     # Mixup+CutMix and label smoothing
     (CLS, 'resnet/resnet18_8xb16_cifar10.py'):
-    Case(size=(32, 32), batch=4, taps=('backbone', ), reduces='mean', entropy=True),
+    Case(size=(32, 32), batch=4, taps=('backbone', ), reduces='mean', entropy=True,
+         one_pass=True),
     (CLS, 'resnet/resnet50_8xb16-mixup_cifar10.py'):
     Case(size=(32, 32), batch=4, taps=('backbone', ), reduces='mean'),
     (CLS, 'resnet/resnet50_8xb256-rsb-a3-100e_in1k.py'):
-    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean'),
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean',
+         one_pass=True),
     (CLS, 'deit/deit-tiny_4xb256_in1k.py'):
-    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', entropy=True),
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', entropy=True,
+         one_pass=True),
 }
 
 
@@ -226,6 +231,14 @@ def zoo(request):
     yield Zoo(*request.param, ZOO[request.param])
 
 
+def zoo_where(condition: Callable[[Case], bool]):
+    """Run the test on the configs whose case meets ``condition`` only (the others are not
+    collected: the test does not apply to them)."""
+    keys = [key for key, case in ZOO.items() if condition(case)]
+    assert keys, 'no zoo config meets the condition'
+    return pytest.mark.parametrize('zoo', keys, indirect=True, ids=[config for _, config in keys])
+
+
 def test_one_finite_loss_per_sample_that_follows_its_sample_when_the_batch_is_permuted(zoo):
     _, losses = zoo.per_sample()
     assert losses.shape == (zoo.case.batch, ) and torch.isfinite(losses).all()
@@ -245,24 +258,30 @@ def test_each_sample_loss_is_the_architecture_loss_on_that_sample_alone(zoo):
     torch.testing.assert_close(losses, torch.stack(alone), rtol=1e-3, atol=1e-4)
 
 
+# Detectors normalise by the batch's positives or boxes: for them the 'alone' invariant holds.
+@zoo_where(lambda case: case.reduces is not None)
 def test_per_sample_losses_reduce_to_the_framework_batch_loss(zoo):
-    if zoo.case.reduces is None:
-        pytest.skip("normalised by the batch's positives or boxes: the 'alone' invariant holds")
     batch_losses, losses = zoo.per_sample()
     reduced = losses.mean() if zoo.case.reduces == 'mean' else losses.sum()
     torch.testing.assert_close(reduced, total_loss(batch_losses), rtol=1e-4, atol=1e-6)
 
 
-def test_a_classifier_one_pass_losses_equal_the_replay_where_it_applies(zoo):
-    if zoo.scope != CLS:
-        pytest.skip('one-pass losses are for mmpretrain classifiers')
+def test_the_wrapper_takes_the_one_pass_path_exactly_for_the_families_that_have_one(zoo):
+    path = zoo.model.adapter.path(zoo.arch)
+    assert path.startswith('one pass' if zoo.case.one_pass else 'replay'), path
+
+
+@zoo_where(lambda case: case.one_pass)
+def test_one_pass_losses_equal_the_replay_of_each_sample(zoo):
     zoo.comparison_mode()
     with torch.no_grad():
         feats = zoo.arch.extract_feat(zoo.inputs)
         one_pass = zoo.model.adapter.replay(zoo.arch, zoo.inputs, zoo.samples, feats)
-        replayed = ReplayAdapter.replay(zoo.model.adapter, zoo.arch, zoo.inputs, zoo.samples,
-                                        feats)
+        replayed = zoo.model.adapter.replay_each(zoo.arch, zoo.inputs, zoo.samples, feats)
+        # and read from the batch loss of a training-style call
+        _, from_batch_loss = zoo.model.adapter.loss(zoo.arch, zoo.inputs, zoo.samples)
     torch.testing.assert_close(one_pass, replayed, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(from_batch_loss, replayed, rtol=1e-4, atol=1e-6)
 
 
 def same(a, b) -> bool:
@@ -328,10 +347,9 @@ def test_predict_and_score_give_one_pred_loss_per_sample(zoo):
         assert all(torch.isfinite(r.target_loss) for r in results)
 
 
+@zoo_where(lambda case: not case.train_only)  # the others validate without target losses
 def test_validation_target_losses_reuse_the_predict_pass_and_equal_the_replay(zoo):
     model, arch = zoo.model, zoo.arch
-    if not model.val_target_loss:
-        pytest.skip('validated without target losses: its loss runs in training mode only')
     model.eval()
     inputs, samples = make_batch(arch, zoo.scope, zoo.case, training=False)
     calls = {}
@@ -357,7 +375,7 @@ def test_validation_target_losses_reuse_the_predict_pass_and_equal_the_replay(zo
         for child in children.values():
             del child.forward
     with torch.no_grad():
-        replayed = model.adapter.replay(arch, inputs, samples, arch.extract_feat(inputs))
+        replayed = model.adapter.replay_each(arch, inputs, samples, arch.extract_feat(inputs))
     torch.testing.assert_close(torch.stack([r.target_loss for r in results]), replayed,
                                rtol=1e-3, atol=1e-4)
     # The backbone and neck run once per batch either way; so do the heads that take their
@@ -369,18 +387,16 @@ def test_validation_target_losses_reuse_the_predict_pass_and_equal_the_replay(zo
     assert {name: with_targets[name] for name in once} == {name: plain[name] for name in once}
 
 
+@zoo_where(lambda case: case.train_only)
 def test_a_loss_that_needs_training_mode_asks_to_validate_without_target_losses(zoo):
-    if not zoo.case.train_only:
-        pytest.skip('the loss runs in eval mode')
     zoo.model.eval()
     with torch.no_grad(), pytest.raises(RuntimeError, match=r'fails in eval mode.*'
                                         r'val_target_loss=False'):
         zoo.model.adapter.loss(zoo.arch, zoo.inputs, zoo.samples)
 
 
+@zoo_where(lambda case: case.entropy)
 def test_entropy_gives_one_bounded_value_per_sample_that_follows_its_sample(zoo):
-    if not zoo.case.entropy:
-        pytest.skip('no entropy defined for this family')
     model = zoo.model
     model.eval()
     inputs, samples = make_batch(zoo.arch, zoo.scope, zoo.case, training=False)

@@ -3,12 +3,13 @@ from contextlib import contextmanager, nullcontext
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from mmlearnloss.registry import MODELS
 from .losses import gather_batch, scale_for_ddp_mean, world_size
-from .target_losses import get_adapter, kept_features, kept_head_outputs
+from .target_losses import describe, get_adapter, kept_features, kept_head_outputs
 from .taps import FeatureTaps, TapOutputError, default_taps
 
 
@@ -92,6 +93,8 @@ class LearningLoss(BaseModel):
         self.global_ranking = global_ranking
         self.adapter = get_adapter(architecture)
         self.adapter.prepare(architecture)
+        print_log(f'LearningLoss: per-sample losses of {describe(architecture)} by '
+                  f'{self.adapter.path(architecture)}.', logger='current')
         #: Set by StopLossGradHook: the head then learns from detached features only.
         self.detach_taps = False
         #: Frame of the evaluation samples' ground truth, see :meth:`read_eval_pipeline`.

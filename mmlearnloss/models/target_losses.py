@@ -27,8 +27,8 @@ nearest registered base class in :data:`ADAPTERS`.
 """
 import inspect
 import random
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -295,7 +295,9 @@ class ReplayAdapter:
              per_sample: bool = True) -> Tuple[LossDict, Optional[Tensor]]:
         """The architecture's loss dict (with gradients) and the per-sample losses [B] (None
         without ``per_sample``)."""
-        with kept_features(model) as calls:
+        one_pass = self.one_pass(model) if per_sample else None
+        with kept_features(model) as calls, \
+                (one_pass(model) if one_pass else nullcontext()) as per_image:
             try:
                 losses = model.loss(inputs, data_samples)
             except Exception as exc:
@@ -313,13 +315,28 @@ class ReplayAdapter:
                 f'{type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS.')
         if not per_sample:
             return losses, None
+        if one_pass:
+            return losses, per_image(len(data_samples)).detach()
         with torch.no_grad():
             targets = self.replay(model, inputs, data_samples, calls[0])
         return losses, targets
 
+    def one_pass(self, model: nn.Module) -> Optional[Callable]:
+        """For families whose batch loss already holds each sample's terms: a context manager
+        factory that, around ``model.loss``, records them and yields a function of the batch
+        size returning the per-sample losses [B], equal to the replay's. None: replay."""
+        return None
+
+    def path(self, model: nn.Module) -> str:
+        """Which computation gives ``model``'s per-sample losses, for the build log."""
+        if self.one_pass(model):
+            return 'one pass: read from the batch loss'
+        return 'replay: the loss after extract_feat, once per sample'
+
     def replay(self, model: nn.Module, inputs, data_samples, feats,
                head_outputs: Optional[dict] = None) -> Tensor:
-        """Each sample's total loss computed alone from its slice of ``feats``.
+        """Each sample's total loss computed alone from its slice of ``feats``: by the
+        family's :meth:`one_pass` where it has one, else by :meth:`replay_each`.
 
         ``head_outputs`` (from :func:`kept_head_outputs`, eval mode only): heads' outputs on
         ``feats``, which the replays slice instead of running those heads again.
@@ -330,6 +347,23 @@ class ReplayAdapter:
             raise RuntimeError(f'{type(model).__name__}.extract_feat returned maps whose first '
                                f'dimension is {wrong}, not the batch size {num}; per-sample '
                                f'losses need batch-first features.')
+        one_pass = self.one_pass(model)
+        if one_pass:
+            # The batch loss once, on the kept features and head outputs, its terms read per
+            # sample, under the replay's conditions.
+            with extract_feat_as(model, lambda *args, **kwargs: feats), \
+                    head_outputs_as(head_outputs or {}, feats), \
+                    replay_rng(self.seed, _device_of(inputs, feats)), \
+                    batch_norms_frozen(model), buffers_restored(model), process_local(), \
+                    one_pass(model) as per_image:
+                model.loss(inputs, data_samples)
+            return per_image(num)
+        return self.replay_each(model, inputs, data_samples, feats, head_outputs)
+
+    def replay_each(self, model: nn.Module, inputs, data_samples, feats,
+                    head_outputs: Optional[dict] = None) -> Tensor:
+        """:meth:`replay` by running ``loss`` once per sample: the reference of every path."""
+        num = len(data_samples)
         # Only batch-first outputs can be sliced per sample.
         head_outputs = {module: output for module, output in (head_outputs or {}).items()
                         if batch_sizes(output) and set(batch_sizes(output)) == {num}}
@@ -390,6 +424,11 @@ class ImageClassifierAdapter(ReplayAdapter):
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(
             'gt_label' in s or 'gt_score' in s for s in data_samples)
+
+    def path(self, model):
+        if _uses_cls_head_loss(model):
+            return 'one pass: the head loss with reduction none'
+        return super().path(model)
 
     def replay(self, model, inputs, data_samples, feats, head_outputs=None):
         if _uses_cls_head_loss(model):
@@ -460,8 +499,72 @@ class DetectorAdapter(ReplayAdapter):
         return mapped
 
 
+def _is_framework_method(obj, base_name: str, *names: str) -> bool:
+    """Whether ``obj``'s class derives from the class ``base_name`` and takes each method of
+    ``names`` from it unchanged (a subclass that overrides one computes something else)."""
+    base = next((k for k in type(obj).__mro__ if k.__name__ == base_name), None)
+    return base is not None and all(
+        getattr(type(obj), name, None) is getattr(base, name, None) for name in names)
+
+
+def _computes_ssd_loss(model: nn.Module) -> bool:
+    """Whether ``model``'s loss is exactly mmdet's SSD loss: ``SingleStageDetector.loss`` on an
+    ``SSDHead`` whose loss, targets and per-image terms are the framework's."""
+    head = getattr(model, 'bbox_head', None)
+    return (head is not None and _is_framework_method(model, 'SingleStageDetector', 'loss')
+            and _is_framework_method(head, 'BaseDenseHead', 'loss')
+            and _is_framework_method(head, 'SSDHead', 'loss_by_feat', 'loss_by_feat_single')
+            and _is_framework_method(head, 'AnchorHead', 'get_targets', '_get_targets_single'))
+
+
+@contextmanager
+def ssd_image_terms(model: nn.Module) -> Iterator[Callable[[int], Tensor]]:
+    """Record the per-image terms of mmdet's SSD loss around ``model.loss``.
+
+    ``SSDHead.loss_by_feat`` already computes the loss image by image
+    (``loss_by_feat_single``, hard negative mining included), each term divided by the batch's
+    positives ``A``. Alone, image i would be divided by its own positives ``a_i`` (its sampling
+    result's ``avg_factor``, recorded from ``_get_targets_single``): its loss is
+    ``cls_i * A / a_i + bbox_i * (A + eps) / (a_i + eps)``, eps being mmdet's
+    ``weight_reduce_loss`` guard. Yields a function of the batch size returning that [B].
+    """
+    head = model.bbox_head
+    factors, terms = [], []
+    targets_single, loss_single = head._get_targets_single, head.loss_by_feat_single
+
+    def recording_targets(*args, **kwargs):
+        out = targets_single(*args, **kwargs)
+        factors.append(out[-1].avg_factor)  # the image's SamplingResult
+        return out
+
+    def recording_loss(*args, avg_factor, **kwargs):
+        loss_cls, loss_bbox = loss_single(*args, avg_factor=avg_factor, **kwargs)
+        terms.append((loss_cls, loss_bbox, avg_factor))
+        return loss_cls, loss_bbox
+
+    def per_image(num: int) -> Tensor:
+        if len(factors) != num or len(terms) != num:
+            raise RuntimeError(
+                f'{describe(model)}: the SSD loss computed {len(terms)} image terms and '
+                f'{len(factors)} targets for a batch of {num}; per-sample losses read one each.')
+        cls = torch.cat([loss_cls.reshape(1) for loss_cls, _, _ in terms])
+        bbox = torch.stack([loss_bbox for _, loss_bbox, _ in terms])
+        batch = float(terms[0][2])
+        own = cls.new_tensor([float(f) for f in factors])
+        eps = torch.finfo(torch.float32).eps
+        return cls * batch / own + bbox * (batch + eps) / (own + eps)
+
+    with methods_replaced('_get_targets_single', {head: recording_targets}), \
+            methods_replaced('loss_by_feat_single', {head: recording_loss}):
+        yield per_image
+
+
 class SingleStageDetectorAdapter(DetectorAdapter):
-    """mmdet single-stage detectors; entropy for softmax heads (SSD)."""
+    """mmdet single-stage detectors; entropy for softmax heads (SSD). SSD's per-sample losses
+    come from its batch loss (:func:`ssd_image_terms`), other heads' from the replay."""
+
+    def one_pass(self, model):
+        return ssd_image_terms if _computes_ssd_loss(model) else None
 
     def prepare(self, model):
         super().prepare(model)
