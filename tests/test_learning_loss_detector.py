@@ -4,7 +4,7 @@ import torch
 from mmdet.testing import demo_mm_inputs
 
 from conftest import build_model
-from mmlearnloss.models.target_losses import total_loss
+from mmlearnloss.models.per_sample import total_loss
 
 
 @pytest.fixture(scope='module')

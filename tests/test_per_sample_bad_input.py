@@ -75,7 +75,7 @@ def batch(n=4):
 
 def test_an_architecture_without_extract_feat_and_loss_fails_at_build_naming_it_and_adapters():
     with pytest.raises(TypeError, match=r'NoFeatureNet \(head: MeanHead\) has no '
-                       r'extract_feat or loss.*target_losses\.ADAPTERS'):
+                       r'extract_feat or loss.*per_sample\.ADAPTERS'):
         wrap(NoFeatureNet())
 
 

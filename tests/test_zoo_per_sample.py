@@ -23,7 +23,7 @@ import mmdet
 import mmpose
 import mmpretrain
 from mmlearnloss.models import FeatureTaps, LearningLoss
-from mmlearnloss.models.target_losses import replay_rng, total_loss
+from mmlearnloss.models.per_sample import replay_rng, total_loss
 
 CONFIG_ROOTS = {
     pkg.__name__: os.path.join(os.path.dirname(pkg.__file__), '.mim', 'configs')

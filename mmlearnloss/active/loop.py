@@ -20,7 +20,7 @@ from mmengine.runner.utils import set_random_seed
 
 from mmlearnloss.annotation.label_studio.oracle import build_oracle, collect_returned, instructions
 from mmlearnloss.annotation.query import apply_returned, write_query
-from mmlearnloss.models.target_losses import replay_rng
+from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
 from .predictions import predict_samples
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from mmlearnloss.registry import MODELS
 from .losses import gather_batch, scale_for_ddp_mean, world_size
-from .target_losses import describe, get_adapter, kept_features, kept_head_outputs
+from .per_sample import get_adapter, kept_features, kept_head_outputs
+from .per_sample.replay import describe
 from .taps import FeatureTaps, TapOutputError, default_taps
 
 

@@ -20,7 +20,7 @@ from mmengine.runner.utils import set_random_seed
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import mmlearnloss  # noqa: F401
-from mmlearnloss.models.target_losses import total_loss
+from mmlearnloss.models.per_sample import total_loss
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

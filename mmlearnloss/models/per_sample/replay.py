@@ -21,11 +21,12 @@ seeded (RoI samplers, DINO's denoising noise, dropout) and restored after: a rep
 function of its sample alone, changes no model state and leaves training's random stream as it
 was.
 
-Adapters add what truly differs per family (build-time fixes, whether samples carry ground
-truth, the entropy strategy's uncertainty) and are picked by the architecture's class or its
-nearest registered base class in :data:`ADAPTERS`.
+This module is that engine. :mod:`.one_pass` reads the per-sample losses from the batch loss
+where the framework's computation already holds them; :mod:`.families` adds what truly differs
+per family (build-time fixes, whether samples carry ground truth, the one-pass path, the entropy
+strategy's uncertainty from :mod:`.entropy`), picked by the architecture's class or its nearest
+registered base class in :data:`~.families.ADAPTERS`.
 """
-import inspect
 import random
 from contextlib import contextmanager, nullcontext
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -33,7 +34,6 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 LossDict = Dict[str, object]
@@ -77,11 +77,6 @@ def total_loss(losses: LossDict) -> Tensor:
     if not terms:
         raise ValueError(f'The loss dict has no entry whose key contains "loss": {list(losses)}')
     return sum(terms)
-
-
-def entropy(probs: Tensor, dim: int = -1) -> Tensor:
-    """Shannon entropy (nats) of probability vectors along ``dim``."""
-    return -(probs * probs.clamp_min(1e-12).log()).sum(dim)
 
 
 def describe(model: nn.Module) -> str:
@@ -273,7 +268,7 @@ class ReplayAdapter:
                 f'{describe(model)} has no {" or ".join(missing)}: mmlearnloss computes '
                 f'per-sample losses by replaying `loss(inputs, data_samples)` on each sample\'s '
                 f'slice of `extract_feat(inputs)`. Register an adapter for '
-                f'{type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS (a '
+                f'{type(model).__name__} in mmlearnloss.models.per_sample.ADAPTERS (a '
                 f'ReplayAdapter subclass whose `loss` returns the loss dict and a [B] tensor).')
 
     def has_targets(self, data_samples) -> bool:
@@ -312,7 +307,7 @@ class ReplayAdapter:
             raise RuntimeError(
                 f'{describe(model)}.loss called extract_feat {len(calls)} times; per-sample '
                 f'losses replay `loss` on one call\'s features. Register an adapter for '
-                f'{type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS.')
+                f'{type(model).__name__} in mmlearnloss.models.per_sample.ADAPTERS.')
         if not per_sample:
             return losses, None
         if one_pass:
@@ -383,14 +378,14 @@ class ReplayAdapter:
                 raise RuntimeError(
                     f'Cannot compute the per-sample loss of {describe(model)}: its loss failed '
                     f'on sample {i} alone ({type(exc).__name__}: {exc}). Register an adapter '
-                    f'for {type(model).__name__} in mmlearnloss.models.target_losses.ADAPTERS.'
+                    f'for {type(model).__name__} in mmlearnloss.models.per_sample.ADAPTERS.'
                     f'{hint}') from exc
         return torch.stack(per_sample)
 
     def uncertainty(self, model: nn.Module, inputs, data_samples) -> Tensor:
         raise NotImplementedError(
             f'No entropy is defined for {describe(model)}: register an adapter with an '
-            f'`uncertainty` method in mmlearnloss.models.target_losses.ADAPTERS, or use the '
+            f'`uncertainty` method in mmlearnloss.models.per_sample.ADAPTERS, or use the '
             f'random, coreset or learning_loss strategy.')
 
 
@@ -399,265 +394,3 @@ def _device_of(inputs, feats) -> torch.device:
     while not isinstance(tensor, Tensor):
         tensor = next(iter(tensor.values() if isinstance(tensor, dict) else tensor))
     return tensor.device
-
-
-def _uses_cls_head_loss(model: nn.Module) -> bool:
-    """Whether ``model.loss`` is ImageClassifier's and its head's loss is ClsHead's, with a loss
-    module that takes ``reduction_override``: then one pass gives exact per-sample losses."""
-    head = getattr(model, 'head', None)
-    bases = {klass.__name__: klass for klass in type(model).__mro__ + type(head).__mro__}
-    if 'ImageClassifier' not in bases or 'ClsHead' not in bases:
-        return False
-    loss_module = getattr(head, 'loss_module', None)
-    return (type(model).loss is bases['ImageClassifier'].loss
-            and type(head).loss is bases['ClsHead'].loss
-            and type(head)._get_loss is bases['ClsHead']._get_loss
-            and loss_module is not None
-            and 'reduction_override' in inspect.signature(loss_module.forward).parameters)
-
-
-class ImageClassifierAdapter(ReplayAdapter):
-    """mmpretrain ``ImageClassifier``: one pass with ``reduction_override='none'`` where the
-    head is a plain ``ClsHead`` (exactly the replay, batch augments' soft ``gt_score`` included),
-    the replay otherwise."""
-
-    def has_targets(self, data_samples):
-        return super().has_targets(data_samples) and all(
-            'gt_label' in s or 'gt_score' in s for s in data_samples)
-
-    def path(self, model):
-        if _uses_cls_head_loss(model):
-            return 'one pass: the head loss with reduction none'
-        return super().path(model)
-
-    def replay(self, model, inputs, data_samples, feats, head_outputs=None):
-        if _uses_cls_head_loss(model):
-            with head_outputs_as(head_outputs or {}, feats):
-                losses = model.head.loss(feats, data_samples, reduction_override='none')
-            if losses['loss'].shape == (len(data_samples), ):
-                return losses['loss']
-        return super().replay(model, inputs, data_samples, feats, head_outputs)
-
-    def uncertainty(self, model, inputs, data_samples):
-        logits = model.head(model.extract_feat(inputs))
-        return entropy(F.softmax(logits, dim=1))
-
-
-class DetectorAdapter(ReplayAdapter):
-    """mmdet detectors (``BaseDetector``): targets need boxes in ``gt_instances``.
-
-    mmdet's test pipelines (VOC's among them) load the annotations after ``Resize``, so that
-    the evaluator compares predictions rescaled to the image file with boxes of the file; a
-    loss needs them where the anchors are, in network-input pixels: ``in_input_frame`` scales
-    them by the sample's ``scale_factor``, exactly as ``Resize`` scales training boxes.
-    """
-
-    #: Detections or proposals whose class distributions enter an image's mean entropy.
-    num_detections = 100
-
-    def has_targets(self, data_samples):
-        # PackDetInputs adds an empty gt_instances even when no annotations were loaded.
-        return super().has_targets(data_samples) and all(
-            'gt_instances' in s and 'bboxes' in s.gt_instances for s in data_samples)
-
-    def gt_frame(self, transforms):
-        names = [type(t).__name__ for t in transforms]
-        load = next((i for i, name in enumerate(names) if 'LoadAnnotations' in name), None)
-        if load is None:
-            return 'input'  # no ground truth: has_targets says so
-        before = names[:load]
-        resizes = [name for name in before if 'Resize' in name]
-        moving = [name for name in before if 'Resize' not in name
-                  and not name.startswith('Load') and name != 'Pad']
-        if resizes and getattr(transforms[load], 'with_mask', False):
-            raise ValueError(
-                f'The evaluation pipeline {names} loads masks after {resizes}: mmlearnloss maps '
-                f'only boxes to the network input. Load the annotations before Resize.')
-        if moving or len(resizes) > 1:
-            raise ValueError(
-                f'The evaluation pipeline {names} loads its annotations after '
-                f'{moving or resizes}: mmlearnloss maps such boxes to the network input with '
-                f'the sample\'s scale_factor, which says what one Resize did, not what '
-                f'{moving or resizes} did. Load the annotations before them, or right after a '
-                f'single Resize (as mmdet\'s test pipelines do).')
-        return 'original' if resizes else 'input'
-
-    def in_input_frame(self, data_samples):
-        from mmdet.structures.bbox import scale_boxes
-        mapped = []
-        for sample in data_samples:
-            sample = sample.clone()
-            factor = sample.metainfo.get('scale_factor', (1.0, 1.0))
-            for key in ('gt_instances', 'ignored_instances'):
-                if key not in sample:
-                    continue
-                instances = sample.get(key).clone()
-                if 'bboxes' in instances:
-                    instances.bboxes = scale_boxes(instances.bboxes.clone(), factor)
-                sample.set_field(instances, key)
-            mapped.append(sample)
-        return mapped
-
-
-def _is_framework_method(obj, base_name: str, *names: str) -> bool:
-    """Whether ``obj``'s class derives from the class ``base_name`` and takes each method of
-    ``names`` from it unchanged (a subclass that overrides one computes something else)."""
-    base = next((k for k in type(obj).__mro__ if k.__name__ == base_name), None)
-    return base is not None and all(
-        getattr(type(obj), name, None) is getattr(base, name, None) for name in names)
-
-
-def _computes_ssd_loss(model: nn.Module) -> bool:
-    """Whether ``model``'s loss is exactly mmdet's SSD loss: ``SingleStageDetector.loss`` on an
-    ``SSDHead`` whose loss, targets and per-image terms are the framework's."""
-    head = getattr(model, 'bbox_head', None)
-    return (head is not None and _is_framework_method(model, 'SingleStageDetector', 'loss')
-            and _is_framework_method(head, 'BaseDenseHead', 'loss')
-            and _is_framework_method(head, 'SSDHead', 'loss_by_feat', 'loss_by_feat_single')
-            and _is_framework_method(head, 'AnchorHead', 'get_targets', '_get_targets_single'))
-
-
-@contextmanager
-def ssd_image_terms(model: nn.Module) -> Iterator[Callable[[int], Tensor]]:
-    """Record the per-image terms of mmdet's SSD loss around ``model.loss``.
-
-    ``SSDHead.loss_by_feat`` already computes the loss image by image
-    (``loss_by_feat_single``, hard negative mining included), each term divided by the batch's
-    positives ``A``. Alone, image i would be divided by its own positives ``a_i`` (its sampling
-    result's ``avg_factor``, recorded from ``_get_targets_single``): its loss is
-    ``cls_i * A / a_i + bbox_i * (A + eps) / (a_i + eps)``, eps being mmdet's
-    ``weight_reduce_loss`` guard. Yields a function of the batch size returning that [B].
-    """
-    head = model.bbox_head
-    factors, terms = [], []
-    targets_single, loss_single = head._get_targets_single, head.loss_by_feat_single
-
-    def recording_targets(*args, **kwargs):
-        out = targets_single(*args, **kwargs)
-        factors.append(out[-1].avg_factor)  # the image's SamplingResult
-        return out
-
-    def recording_loss(*args, avg_factor, **kwargs):
-        loss_cls, loss_bbox = loss_single(*args, avg_factor=avg_factor, **kwargs)
-        terms.append((loss_cls, loss_bbox, avg_factor))
-        return loss_cls, loss_bbox
-
-    def per_image(num: int) -> Tensor:
-        if len(factors) != num or len(terms) != num:
-            raise RuntimeError(
-                f'{describe(model)}: the SSD loss computed {len(terms)} image terms and '
-                f'{len(factors)} targets for a batch of {num}; per-sample losses read one each.')
-        cls = torch.cat([loss_cls.reshape(1) for loss_cls, _, _ in terms])
-        bbox = torch.stack([loss_bbox for _, loss_bbox, _ in terms])
-        batch = float(terms[0][2])
-        own = cls.new_tensor([float(f) for f in factors])
-        eps = torch.finfo(torch.float32).eps
-        return cls * batch / own + bbox * (batch + eps) / (own + eps)
-
-    with methods_replaced('_get_targets_single', {head: recording_targets}), \
-            methods_replaced('loss_by_feat_single', {head: recording_loss}):
-        yield per_image
-
-
-class SingleStageDetectorAdapter(DetectorAdapter):
-    """mmdet single-stage detectors; entropy for softmax heads (SSD). SSD's per-sample losses
-    come from its batch loss (:func:`ssd_image_terms`), other heads' from the replay."""
-
-    def one_pass(self, model):
-        return ssd_image_terms if _computes_ssd_loss(model) else None
-
-    def prepare(self, model):
-        super().prepare(model)
-        head = model.bbox_head
-        if type(head).__name__ == 'SSDHead' and not hasattr(head, 'loss_cls'):
-            # mmdet 3.3.0: SSDHead never sets loss_cls, but BaseDenseHead.predict_by_feat reads
-            # it, so SSD cannot predict (open-mmlab/mmdetection#11305, #11780).
-            head.loss_cls = None
-
-    def uncertainty(self, model, inputs, data_samples):
-        head = model.bbox_head
-        if getattr(head, 'use_sigmoid_cls', False):
-            raise NotImplementedError(f'{type(head).__name__} uses sigmoid scores; the entropy '
-                                      f'strategy supports softmax heads such as SSDHead.')
-        cls_scores = head(model.extract_feat(inputs))[0]
-        channels = head.cls_out_channels
-        # [B, A*(C+1), H, W] per level -> [B, N, C+1], the layout of mmdet's predict_by_feat.
-        logits = torch.cat([s.permute(0, 2, 3, 1).reshape(s.shape[0], -1, channels)
-                            for s in cls_scores], dim=1)
-        probs = F.softmax(logits, dim=-1)
-        foreground = probs[..., :-1].max(dim=-1).values
-        top = foreground.topk(min(self.num_detections, foreground.shape[1]), dim=1).indices
-        picked = probs.gather(1, top[..., None].expand(-1, -1, channels))
-        return entropy(picked).mean(dim=1)
-
-
-class TwoStageDetectorAdapter(DetectorAdapter):
-    """mmdet two-stage detectors; entropy of the RoI head's class posteriors over the top RPN
-    proposals of each image."""
-
-    def uncertainty(self, model, inputs, data_samples):
-        from mmdet.structures.bbox import bbox2roi
-        roi_head = model.roi_head
-        bbox_head = getattr(roi_head, 'bbox_head', None)
-        if not hasattr(roi_head, '_bbox_forward') or isinstance(bbox_head, nn.ModuleList) or \
-                getattr(getattr(bbox_head, 'loss_cls', None), 'use_sigmoid', False):
-            raise NotImplementedError(
-                f'The entropy strategy supports single-stage softmax RoI heads such as '
-                f'StandardRoIHead, not {type(roi_head).__name__}; register an adapter in '
-                f'mmlearnloss.models.target_losses.ADAPTERS or use another strategy.')
-        feats = model.extract_feat(inputs)
-        proposals = model.rpn_head.predict(feats, data_samples, rescale=False)
-        # RPN results are sorted by score (NMS output): keep each image's best proposals.
-        rois = bbox2roi([p.bboxes[:self.num_detections] for p in proposals])
-        cls_score = roi_head._bbox_forward(feats, rois)['cls_score']
-        if getattr(bbox_head, 'custom_activation', False):
-            probs = bbox_head.loss_cls.get_activation(cls_score)
-        else:
-            probs = F.softmax(cls_score, dim=-1)
-        image = rois[:, 0].long()  # each RoI's image index
-        totals = probs.new_zeros(len(proposals)).index_add_(0, image, entropy(probs))
-        counts = torch.zeros_like(totals).index_add_(0, image, torch.ones_like(totals[image]))
-        return totals / counts.clamp_min(1)
-
-
-class TopdownPoseEstimatorAdapter(ReplayAdapter):
-    """mmpose ``TopdownPoseEstimator``: targets need keypoint labels; entropy of heatmaps or
-    SimCC distributions."""
-
-    def has_targets(self, data_samples):
-        return super().has_targets(data_samples) and all(
-            'gt_instance_labels' in s and 'keypoint_weights' in s.gt_instance_labels
-            for s in data_samples)
-
-    def uncertainty(self, model, inputs, data_samples):
-        out = model.head.forward(model.extract_feat(inputs))
-        if isinstance(out, Tensor) and out.dim() == 4:  # heatmaps [B, K, H, W]
-            out = [out]
-        if isinstance(out, (list, tuple)) and all(o.dim() == 4 for o in out):
-            # multi-stage heads (CPMHead) give a list of stages: the last is the prediction
-            probs = F.softmax(out[-1].flatten(2), dim=-1)
-            return entropy(probs).mean(dim=1)
-        if isinstance(out, tuple) and all(o.dim() == 3 for o in out):
-            # SimCC: (x, y) distributions [B, K, W_x], [B, K, W_y]
-            return sum(entropy(F.softmax(o, dim=-1)).mean(dim=1) for o in out) / len(out)
-        raise NotImplementedError(
-            f'{type(model.head).__name__} predicts no distribution (heatmaps or SimCC) for the '
-            f'entropy strategy; use the random, coreset or learning_loss strategy.')
-
-
-#: Adapters by architecture class name; the first match along the class's MRO wins.
-ADAPTERS: Dict[str, ReplayAdapter] = {
-    'ImageClassifier': ImageClassifierAdapter(),
-    'SingleStageDetector': SingleStageDetectorAdapter(),
-    'TwoStageDetector': TwoStageDetectorAdapter(),
-    'BaseDetector': DetectorAdapter(),
-    'TopdownPoseEstimator': TopdownPoseEstimatorAdapter(),
-}
-
-
-def get_adapter(model: nn.Module) -> ReplayAdapter:
-    """The adapter for ``model``'s class or its nearest registered base class."""
-    for klass in type(model).__mro__:
-        if klass.__name__ in ADAPTERS:
-            return ADAPTERS[klass.__name__]
-    return ReplayAdapter()

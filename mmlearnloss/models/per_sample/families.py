@@ -1,0 +1,146 @@
+"""What differs per family: build-time fixes, whether samples carry ground truth, the frame of
+evaluation ground truth, the one-pass path where there is one, and the entropy strategy's
+uncertainty."""
+from typing import Dict
+
+from torch import nn
+
+from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy, roi_entropy
+from .one_pass import computes_ssd_loss, ssd_image_terms, uses_cls_head_loss
+from .replay import ReplayAdapter, head_outputs_as
+
+
+class ImageClassifierAdapter(ReplayAdapter):
+    """mmpretrain ``ImageClassifier``: one pass with ``reduction_override='none'`` where the
+    head is a plain ``ClsHead`` (exactly the replay, batch augments' soft ``gt_score`` included),
+    the replay otherwise."""
+
+    def has_targets(self, data_samples):
+        return super().has_targets(data_samples) and all(
+            'gt_label' in s or 'gt_score' in s for s in data_samples)
+
+    def path(self, model):
+        if uses_cls_head_loss(model):
+            return 'one pass: the head loss with reduction none'
+        return super().path(model)
+
+    def replay(self, model, inputs, data_samples, feats, head_outputs=None):
+        if uses_cls_head_loss(model):
+            with head_outputs_as(head_outputs or {}, feats):
+                losses = model.head.loss(feats, data_samples, reduction_override='none')
+            if losses['loss'].shape == (len(data_samples), ):
+                return losses['loss']
+        return super().replay(model, inputs, data_samples, feats, head_outputs)
+
+    def uncertainty(self, model, inputs, data_samples):
+        return classifier_entropy(model, inputs)
+
+class DetectorAdapter(ReplayAdapter):
+    """mmdet detectors (``BaseDetector``): targets need boxes in ``gt_instances``.
+
+    mmdet's test pipelines (VOC's among them) load the annotations after ``Resize``, so that
+    the evaluator compares predictions rescaled to the image file with boxes of the file; a
+    loss needs them where the anchors are, in network-input pixels: ``in_input_frame`` scales
+    them by the sample's ``scale_factor``, exactly as ``Resize`` scales training boxes.
+    """
+
+    #: Detections or proposals whose class distributions enter an image's mean entropy.
+    num_detections = 100
+
+    def has_targets(self, data_samples):
+        # PackDetInputs adds an empty gt_instances even when no annotations were loaded.
+        return super().has_targets(data_samples) and all(
+            'gt_instances' in s and 'bboxes' in s.gt_instances for s in data_samples)
+
+    def gt_frame(self, transforms):
+        names = [type(t).__name__ for t in transforms]
+        load = next((i for i, name in enumerate(names) if 'LoadAnnotations' in name), None)
+        if load is None:
+            return 'input'  # no ground truth: has_targets says so
+        before = names[:load]
+        resizes = [name for name in before if 'Resize' in name]
+        moving = [name for name in before if 'Resize' not in name
+                  and not name.startswith('Load') and name != 'Pad']
+        if resizes and getattr(transforms[load], 'with_mask', False):
+            raise ValueError(
+                f'The evaluation pipeline {names} loads masks after {resizes}: mmlearnloss maps '
+                f'only boxes to the network input. Load the annotations before Resize.')
+        if moving or len(resizes) > 1:
+            raise ValueError(
+                f'The evaluation pipeline {names} loads its annotations after '
+                f'{moving or resizes}: mmlearnloss maps such boxes to the network input with '
+                f'the sample\'s scale_factor, which says what one Resize did, not what '
+                f'{moving or resizes} did. Load the annotations before them, or right after a '
+                f'single Resize (as mmdet\'s test pipelines do).')
+        return 'original' if resizes else 'input'
+
+    def in_input_frame(self, data_samples):
+        from mmdet.structures.bbox import scale_boxes
+        mapped = []
+        for sample in data_samples:
+            sample = sample.clone()
+            factor = sample.metainfo.get('scale_factor', (1.0, 1.0))
+            for key in ('gt_instances', 'ignored_instances'):
+                if key not in sample:
+                    continue
+                instances = sample.get(key).clone()
+                if 'bboxes' in instances:
+                    instances.bboxes = scale_boxes(instances.bboxes.clone(), factor)
+                sample.set_field(instances, key)
+            mapped.append(sample)
+        return mapped
+
+
+class SingleStageDetectorAdapter(DetectorAdapter):
+    """mmdet single-stage detectors; entropy for softmax heads (SSD). SSD's per-sample losses
+    come from its batch loss (:func:`ssd_image_terms`), other heads' from the replay."""
+
+    def one_pass(self, model):
+        return ssd_image_terms if computes_ssd_loss(model) else None
+
+    def prepare(self, model):
+        super().prepare(model)
+        head = model.bbox_head
+        if type(head).__name__ == 'SSDHead' and not hasattr(head, 'loss_cls'):
+            # mmdet 3.3.0: SSDHead never sets loss_cls, but BaseDenseHead.predict_by_feat reads
+            # it, so SSD cannot predict (open-mmlab/mmdetection#11305, #11780).
+            head.loss_cls = None
+
+    def uncertainty(self, model, inputs, data_samples):
+        return dense_softmax_entropy(model, inputs, self.num_detections)
+
+class TwoStageDetectorAdapter(DetectorAdapter):
+    """mmdet two-stage detectors; entropy of the RoI head's class posteriors over the top RPN
+    proposals of each image."""
+
+    def uncertainty(self, model, inputs, data_samples):
+        return roi_entropy(model, inputs, data_samples, self.num_detections)
+
+class TopdownPoseEstimatorAdapter(ReplayAdapter):
+    """mmpose ``TopdownPoseEstimator``: targets need keypoint labels; entropy of heatmaps or
+    SimCC distributions."""
+
+    def has_targets(self, data_samples):
+        return super().has_targets(data_samples) and all(
+            'gt_instance_labels' in s and 'keypoint_weights' in s.gt_instance_labels
+            for s in data_samples)
+
+    def uncertainty(self, model, inputs, data_samples):
+        return keypoint_entropy(model, inputs)
+
+#: Adapters by architecture class name; the first match along the class's MRO wins.
+ADAPTERS: Dict[str, ReplayAdapter] = {
+    'ImageClassifier': ImageClassifierAdapter(),
+    'SingleStageDetector': SingleStageDetectorAdapter(),
+    'TwoStageDetector': TwoStageDetectorAdapter(),
+    'BaseDetector': DetectorAdapter(),
+    'TopdownPoseEstimator': TopdownPoseEstimatorAdapter(),
+}
+
+
+def get_adapter(model: nn.Module) -> ReplayAdapter:
+    """The adapter for ``model``'s class or its nearest registered base class."""
+    for klass in type(model).__mro__:
+        if klass.__name__ in ADAPTERS:
+            return ADAPTERS[klass.__name__]
+    return ReplayAdapter()
