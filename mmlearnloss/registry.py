@@ -20,3 +20,7 @@ LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='mmlearnloss',
                  locations=['mmlearnloss.active'])
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope='mmlearnloss',
                       locations=['mmlearnloss.active', 'mmlearnloss.annotation'])
+#: Per-sample loss computations (``ReplayAdapter`` and the family adapters), picked for an
+#: architecture by its class or named by ``LearningLoss(per_sample=...)``.
+PER_SAMPLE = Registry('per-sample loss', scope='mmlearnloss',
+                      locations=['mmlearnloss.models.per_sample'])

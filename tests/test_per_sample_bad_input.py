@@ -75,14 +75,14 @@ def batch(n=4):
 
 def test_an_architecture_without_extract_feat_and_loss_fails_at_build_naming_it_and_adapters():
     with pytest.raises(TypeError, match=r'NoFeatureNet \(head: MeanHead\) has no '
-                       r'extract_feat or loss.*per_sample\.ADAPTERS'):
+                       r'extract_feat or loss.*PER_SAMPLE'):
         wrap(NoFeatureNet())
 
 
 def test_a_head_with_no_loss_for_one_sample_fails_naming_architecture_and_head_with_the_cause():
     model = wrap(TinyNet(PairHead()))
     with pytest.raises(RuntimeError, match=r'per-sample loss of TinyNet \(head: PairHead\).*'
-                       r'sample 0 alone.*ADAPTERS') as error:
+                       r'sample 0 alone.*PER_SAMPLE') as error:
         model(*batch(), mode='loss')
     assert isinstance(error.value.__cause__, ValueError)  # chunk(2) of one sample: one chunk
 
@@ -101,5 +101,5 @@ def test_per_sample_losses_of_a_plain_model_are_its_loss_on_each_sample_alone():
 def test_a_loss_that_skips_extract_feat_fails_at_the_first_loss_naming_the_architecture():
     model = wrap(OwnBackboneCallNet())
     with pytest.raises(RuntimeError, match=r'OwnBackboneCallNet \(head: MeanHead\)\.loss '
-                       r'called extract_feat 0 times.*ADAPTERS'):
+                       r'called extract_feat 0 times.*PER_SAMPLE'):
         model(*batch(), mode='loss')

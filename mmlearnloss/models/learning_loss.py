@@ -50,6 +50,12 @@ class LearningLoss(BaseModel):
             own few: with mmdet's 2 images per GPU a rank alone has a single pair. Gradients are
             scaled so that, after DDP averages them over ranks, they equal one process's on the
             global batch. No effect in a single process.
+        per_sample (str | dict, optional): How each sample's real loss is computed: a type of
+            ``mmlearnloss.registry.PER_SAMPLE`` (``'ReplayAdapter'``, the reference that runs
+            the loss once per sample, or a family adapter) or its config dict. By default the
+            adapter registered for the architecture's class or its nearest base class, which
+            reads the losses from the batch loss where the family allows it (SSD, classifiers);
+            the build log says which path it took.
         data_preprocessor (dict, optional): Filled in by mmengine's Runner from a config's
             top-level ``data_preprocessor`` (mmpretrain configs keep it there); it becomes the
             architecture's unless the architecture config has its own.
@@ -74,6 +80,7 @@ class LearningLoss(BaseModel):
                  val_target_loss: bool = True,
                  probe_shape: Optional[Sequence[int]] = None,
                  global_ranking: bool = True,
+                 per_sample: Optional[Union[str, dict]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if isinstance(architecture, dict):
@@ -92,7 +99,7 @@ class LearningLoss(BaseModel):
         self.loss_prediction_loss = MODELS.build(loss)
         self.val_target_loss = val_target_loss
         self.global_ranking = global_ranking
-        self.adapter = get_adapter(architecture)
+        self.adapter = get_adapter(architecture, per_sample)
         self.adapter.prepare(architecture)
         print_log(f'LearningLoss: per-sample losses of {describe(architecture)} by '
                   f'{self.adapter.path(architecture)}.', logger='current')

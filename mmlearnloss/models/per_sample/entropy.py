@@ -45,8 +45,9 @@ def roi_entropy(model: nn.Module, inputs: Tensor, data_samples, num_detections: 
             getattr(getattr(bbox_head, 'loss_cls', None), 'use_sigmoid', False):
         raise NotImplementedError(
             f'The entropy strategy supports single-stage softmax RoI heads such as '
-            f'StandardRoIHead, not {type(roi_head).__name__}; register an adapter in '
-            f'mmlearnloss.models.per_sample.ADAPTERS or use another strategy.')
+            f'StandardRoIHead, not {type(roi_head).__name__}; use another strategy, or '
+            f'register an adapter with an `uncertainty` method in '
+            f'mmlearnloss.registry.PER_SAMPLE.')
     feats = model.extract_feat(inputs)
     proposals = model.rpn_head.predict(feats, data_samples, rescale=False)
     # RPN results are sorted by score (NMS output): keep each image's best proposals.

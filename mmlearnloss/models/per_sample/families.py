@@ -1,19 +1,21 @@
 """What differs per family: build-time fixes, whether samples carry ground truth, the frame of
 evaluation ground truth, the one-pass path where there is one, and the entropy strategy's
 uncertainty."""
-from typing import Dict
-
 from torch import nn
 
 from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy, roi_entropy
 from .one_pass import computes_ssd_loss, ssd_image_terms, uses_cls_head_loss
+from mmlearnloss.registry import PER_SAMPLE
 from .replay import ReplayAdapter, head_outputs_as
 
 
+@PER_SAMPLE.register_module()
 class ImageClassifierAdapter(ReplayAdapter):
     """mmpretrain ``ImageClassifier``: one pass with ``reduction_override='none'`` where the
     head is a plain ``ClsHead`` (exactly the replay, batch augments' soft ``gt_score`` included),
     the replay otherwise."""
+
+    architectures = ('ImageClassifier', )
 
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(
@@ -35,6 +37,7 @@ class ImageClassifierAdapter(ReplayAdapter):
     def uncertainty(self, model, inputs, data_samples):
         return classifier_entropy(model, inputs)
 
+@PER_SAMPLE.register_module()
 class DetectorAdapter(ReplayAdapter):
     """mmdet detectors (``BaseDetector``): targets need boxes in ``gt_instances``.
 
@@ -43,6 +46,8 @@ class DetectorAdapter(ReplayAdapter):
     loss needs them where the anchors are, in network-input pixels: ``in_input_frame`` scales
     them by the sample's ``scale_factor``, exactly as ``Resize`` scales training boxes.
     """
+
+    architectures = ('BaseDetector', )
 
     #: Detections or proposals whose class distributions enter an image's mean entropy.
     num_detections = 100
@@ -91,9 +96,12 @@ class DetectorAdapter(ReplayAdapter):
         return mapped
 
 
+@PER_SAMPLE.register_module()
 class SingleStageDetectorAdapter(DetectorAdapter):
     """mmdet single-stage detectors; entropy for softmax heads (SSD). SSD's per-sample losses
     come from its batch loss (:func:`ssd_image_terms`), other heads' from the replay."""
+
+    architectures = ('SingleStageDetector', )
 
     def one_pass(self, model):
         return ssd_image_terms if computes_ssd_loss(model) else None
@@ -109,16 +117,22 @@ class SingleStageDetectorAdapter(DetectorAdapter):
     def uncertainty(self, model, inputs, data_samples):
         return dense_softmax_entropy(model, inputs, self.num_detections)
 
+@PER_SAMPLE.register_module()
 class TwoStageDetectorAdapter(DetectorAdapter):
     """mmdet two-stage detectors; entropy of the RoI head's class posteriors over the top RPN
     proposals of each image."""
 
+    architectures = ('TwoStageDetector', )
+
     def uncertainty(self, model, inputs, data_samples):
         return roi_entropy(model, inputs, data_samples, self.num_detections)
 
+@PER_SAMPLE.register_module()
 class TopdownPoseEstimatorAdapter(ReplayAdapter):
     """mmpose ``TopdownPoseEstimator``: targets need keypoint labels; entropy of heatmaps or
     SimCC distributions."""
+
+    architectures = ('TopdownPoseEstimator', )
 
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(
@@ -128,19 +142,16 @@ class TopdownPoseEstimatorAdapter(ReplayAdapter):
     def uncertainty(self, model, inputs, data_samples):
         return keypoint_entropy(model, inputs)
 
-#: Adapters by architecture class name; the first match along the class's MRO wins.
-ADAPTERS: Dict[str, ReplayAdapter] = {
-    'ImageClassifier': ImageClassifierAdapter(),
-    'SingleStageDetector': SingleStageDetectorAdapter(),
-    'TwoStageDetector': TwoStageDetectorAdapter(),
-    'BaseDetector': DetectorAdapter(),
-    'TopdownPoseEstimator': TopdownPoseEstimatorAdapter(),
-}
 
-
-def get_adapter(model: nn.Module) -> ReplayAdapter:
-    """The adapter for ``model``'s class or its nearest registered base class."""
+def get_adapter(model: nn.Module, per_sample=None) -> ReplayAdapter:
+    """The per-sample computation named by ``per_sample`` (a type of
+    :data:`mmlearnloss.registry.PER_SAMPLE`, or its config dict); by default the adapter registered
+    for ``model``'s class or its nearest base class, else :class:`ReplayAdapter`."""
+    if per_sample is not None:
+        return PER_SAMPLE.build(dict(type=per_sample) if isinstance(per_sample, str)
+                                else dict(per_sample))
     for klass in type(model).__mro__:
-        if klass.__name__ in ADAPTERS:
-            return ADAPTERS[klass.__name__]
+        for adapter in PER_SAMPLE.module_dict.values():
+            if klass.__name__ in adapter.architectures:
+                return adapter()
     return ReplayAdapter()

@@ -25,7 +25,8 @@ This module is that engine. :mod:`.one_pass` reads the per-sample losses from th
 where the framework's computation already holds them; :mod:`.families` adds what truly differs
 per family (build-time fixes, whether samples carry ground truth, the one-pass path, the entropy
 strategy's uncertainty from :mod:`.entropy`), picked by the architecture's class or its nearest
-registered base class in :data:`~.families.ADAPTERS`.
+registered base class (``architectures``) in :data:`mmlearnloss.registry.PER_SAMPLE`, or named
+by a config: ``LearningLoss(per_sample='ReplayAdapter')``.
 """
 import random
 from contextlib import contextmanager, nullcontext
@@ -35,6 +36,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+from mmlearnloss.registry import PER_SAMPLE
 
 LossDict = Dict[str, object]
 
@@ -77,6 +80,14 @@ def total_loss(losses: LossDict) -> Tensor:
     if not terms:
         raise ValueError(f'The loss dict has no entry whose key contains "loss": {list(losses)}')
     return sum(terms)
+
+
+def register_hint(model: nn.Module) -> str:
+    """How to give ``model`` its own per-sample computation, for error messages."""
+    name = type(model).__name__
+    return (f'Register an adapter for {name}: a ReplayAdapter subclass with '
+            f'architectures=(\'{name}\', ) in mmlearnloss.registry.PER_SAMPLE, or name one with '
+            f'LearningLoss(per_sample=...)')
 
 
 def describe(model: nn.Module) -> str:
@@ -248,6 +259,7 @@ def batch_norms_frozen(model: nn.Module) -> Iterator[None]:
             module.train()
 
 
+@PER_SAMPLE.register_module()
 class ReplayAdapter:
     """Per-sample losses by replaying the architecture's ``loss`` on each sample's features.
 
@@ -255,6 +267,9 @@ class ReplayAdapter:
     ``self.extract_feat(inputs)`` once and computes the rest from its output. Costs one pass of
     everything after ``extract_feat`` per sample, without gradients.
     """
+
+    #: Names of the architecture classes this adapter is picked for (their subclasses too).
+    architectures: Tuple[str, ...] = ()
 
     #: Seed of every replay's random generators: a replay is a function of its sample alone.
     seed = 0
@@ -267,9 +282,8 @@ class ReplayAdapter:
             raise TypeError(
                 f'{describe(model)} has no {" or ".join(missing)}: mmlearnloss computes '
                 f'per-sample losses by replaying `loss(inputs, data_samples)` on each sample\'s '
-                f'slice of `extract_feat(inputs)`. Register an adapter for '
-                f'{type(model).__name__} in mmlearnloss.models.per_sample.ADAPTERS (a '
-                f'ReplayAdapter subclass whose `loss` returns the loss dict and a [B] tensor).')
+                f'slice of `extract_feat(inputs)`. {register_hint(model)} (its `loss` returns '
+                f'the loss dict and a [B] tensor).')
 
     def has_targets(self, data_samples) -> bool:
         """Whether the samples carry the ground truth the loss needs (not so at inference)."""
@@ -306,8 +320,7 @@ class ReplayAdapter:
         if len(calls) != 1:
             raise RuntimeError(
                 f'{describe(model)}.loss called extract_feat {len(calls)} times; per-sample '
-                f'losses replay `loss` on one call\'s features. Register an adapter for '
-                f'{type(model).__name__} in mmlearnloss.models.per_sample.ADAPTERS.')
+                f'losses replay `loss` on one call\'s features. {register_hint(model)}.')
         if not per_sample:
             return losses, None
         if one_pass:
@@ -377,16 +390,14 @@ class ReplayAdapter:
                     'target losses: LearningLoss(val_target_loss=False).')
                 raise RuntimeError(
                     f'Cannot compute the per-sample loss of {describe(model)}: its loss failed '
-                    f'on sample {i} alone ({type(exc).__name__}: {exc}). Register an adapter '
-                    f'for {type(model).__name__} in mmlearnloss.models.per_sample.ADAPTERS.'
-                    f'{hint}') from exc
+                    f'on sample {i} alone ({type(exc).__name__}: {exc}). '
+                    f'{register_hint(model)}.{hint}') from exc
         return torch.stack(per_sample)
 
     def uncertainty(self, model: nn.Module, inputs, data_samples) -> Tensor:
         raise NotImplementedError(
-            f'No entropy is defined for {describe(model)}: register an adapter with an '
-            f'`uncertainty` method in mmlearnloss.models.per_sample.ADAPTERS, or use the '
-            f'random, coreset or learning_loss strategy.')
+            f'No entropy is defined for {describe(model)}: use the random, coreset or '
+            f'learning_loss strategy. {register_hint(model)} with an `uncertainty` method.')
 
 
 def _device_of(inputs, feats) -> torch.device:
