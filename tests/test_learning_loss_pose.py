@@ -65,3 +65,22 @@ def test_heatmap_entropy_is_mean_over_keypoints(model):
         heatmaps = model.architecture.head(model.architecture.extract_feat(inputs))[-1]
     probs = torch.softmax(heatmaps.flatten(2), -1)
     torch.testing.assert_close(unc, -(probs * probs.log()).sum(-1).mean(1))
+
+
+def test_training_reads_the_losses_from_the_one_head_pass_equal_to_the_replay(model):
+    model.train()
+    arch = model.architecture
+    inputs, samples = batch(model)
+    assert model.adapter.path(arch).startswith('one pass')
+    calls = []
+    forward = arch.head.forward  # CPMHead.loss calls self.forward: count there, not in hooks
+    arch.head.forward = lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs)
+    try:
+        with torch.no_grad():
+            _, per_sample = model.adapter.loss(arch, inputs, samples)
+    finally:
+        del arch.head.forward
+    assert calls == [1]  # the batch's head pass only: no head pass per sample
+    with torch.no_grad():
+        replayed = model.adapter.replay_each(arch, inputs, samples, arch.extract_feat(inputs))
+    torch.testing.assert_close(per_sample, replayed, rtol=1e-5, atol=1e-8)

@@ -96,16 +96,17 @@ ZOO = {
     (DET, 'dino/dino-4scale_r50_8xb2-12e_coco.py'): Case(train_only=True, shrink=fewer_queries),
     # mmpose top-down: heatmap, SimCC, RTMPose, RLE and plain regression
     (POSE, 'body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py'):
-    Case(size=(128, 96), taps=('backbone', ), reduces='mean', entropy=True),
+    Case(size=(128, 96), taps=('backbone', ), reduces='mean', entropy=True, one_pass=True),
     # KLDiscretLoss sums over the batch (and averages over keypoints)
     (POSE, 'body_2d_keypoint/simcc/coco/simcc_res50_8xb64-210e_coco-256x192.py'):
-    Case(size=(128, 96), taps=('backbone', ), reduces='sum', entropy=True, shrink=simcc_input),
+    Case(size=(128, 96), taps=('backbone', ), reduces='sum', entropy=True, shrink=simcc_input,
+         one_pass=True),
     (POSE, 'body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py'):
-    Case(size=(256, 192), taps=('backbone', ), reduces='sum', entropy=True),
+    Case(size=(256, 192), taps=('backbone', ), reduces='sum', entropy=True, one_pass=True),
     (POSE, 'body_2d_keypoint/topdown_regression/coco/td-reg_res50_rle-8xb64-210e_coco-256x192.py'):
-    Case(size=(128, 96), taps=('backbone', ), reduces='mean'),
+    Case(size=(128, 96), taps=('backbone', ), reduces='mean', one_pass=True),
     (POSE, 'body_2d_keypoint/topdown_regression/coco/td-reg_res50_8xb64-210e_coco-256x192.py'):
-    Case(size=(128, 96), taps=('backbone', ), reduces='mean'),
+    Case(size=(128, 96), taps=('backbone', ), reduces='mean', one_pass=True),
     # mmpretrain: plain; Mixup with a multi-label head; Mixup+CutMix with BCE; ViT (DeiT) with
     # Mixup+CutMix and label smoothing
     (CLS, 'resnet/resnet18_8xb16_cifar10.py'):

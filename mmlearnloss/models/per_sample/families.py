@@ -4,7 +4,8 @@ uncertainty."""
 from torch import nn
 
 from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy, roi_entropy
-from .one_pass import computes_ssd_loss, ssd_image_terms, uses_cls_head_loss
+from .one_pass import (computes_pose_head_loss, computes_ssd_loss, pose_loss_terms,
+                       ssd_image_terms, uses_cls_head_loss)
 from mmlearnloss.registry import PER_SAMPLE
 from .replay import ReplayAdapter, head_outputs_as
 
@@ -130,9 +131,13 @@ class TwoStageDetectorAdapter(DetectorAdapter):
 @PER_SAMPLE.register_module()
 class TopdownPoseEstimatorAdapter(ReplayAdapter):
     """mmpose ``TopdownPoseEstimator``: targets need keypoint labels; entropy of heatmaps or
-    SimCC distributions."""
+    SimCC distributions. Heads of :data:`~.one_pass.POSE_HEADS` give their per-sample losses
+    from the batch pass (:func:`~.one_pass.pose_loss_terms`), other heads by the replay."""
 
     architectures = ('TopdownPoseEstimator', )
+
+    def one_pass(self, model):
+        return pose_loss_terms if computes_pose_head_loss(model) else None
 
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(

@@ -2,12 +2,12 @@
 holds each sample's terms: no replay per sample."""
 import inspect
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import torch
 from torch import Tensor, nn
 
-from .replay import describe, methods_replaced
+from .replay import batch_sizes, describe, methods_replaced, slice_batch
 
 
 def uses_cls_head_loss(model: nn.Module) -> bool:
@@ -83,3 +83,50 @@ def ssd_image_terms(model: nn.Module) -> Iterator[Callable[[int], Tensor]]:
     with methods_replaced('_get_targets_single', {head: recording_targets}), \
             methods_replaced('loss_by_feat_single', {head: recording_loss}):
         yield per_image
+
+
+#: mmpose heads whose ``loss`` is the head's forward plus ``loss_module`` on batch-first tensors
+#: (once, or once per stage for CPMHead), nothing else entering the loss.
+POSE_HEADS = ('HeatmapHead', 'CPMHead', 'SimCCHead', 'RTMCCHead', 'RegressionHead', 'RLEHead')
+
+
+def computes_pose_head_loss(model: nn.Module) -> bool:
+    """Whether ``model``'s loss is mmpose's ``TopdownPoseEstimator.loss`` on a head of
+    :data:`POSE_HEADS` that takes its ``loss`` from it unchanged."""
+    head = getattr(model, 'head', None)
+    return (head is not None and getattr(head, 'loss_module', None) is not None
+            and _is_framework_method(model, 'TopdownPoseEstimator', 'loss')
+            and any(_is_framework_method(head, name, 'loss') for name in POSE_HEADS))
+
+
+@contextmanager
+def pose_loss_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
+    """Record the calls of an mmpose head's ``loss_module`` around ``model.loss``.
+
+    The head's forward runs once for the batch; its loss module is then called on each
+    sample's slice of what it was given (predictions, targets, keypoint weights), which is the
+    sample's loss computed alone, without running the head again: a few operations per sample.
+    Yields a function of the batch size returning [B], or None if a call was given anything
+    not batch-first.
+    """
+    loss_module = model.head.loss_module
+    modules = list(loss_module) if isinstance(loss_module, nn.ModuleList) else [loss_module]
+    calls = []
+
+    def recording(forward):
+        def record(*args, **kwargs):
+            calls.append((forward, args, kwargs))
+            return forward(*args, **kwargs)
+        return record
+
+    def per_sample(num: int) -> Optional[Tensor]:
+        if not calls or any(set(batch_sizes((args, kwargs))) != {num}
+                            for _, args, kwargs in calls):
+            return None
+        with torch.no_grad():
+            return torch.stack([
+                sum(forward(*slice_batch(args, i), **slice_batch(kwargs, i)).reshape(())
+                    for forward, args, kwargs in calls) for i in range(num)])
+
+    with methods_replaced('forward', {module: recording(module.forward) for module in modules}):
+        yield per_sample

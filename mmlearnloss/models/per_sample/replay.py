@@ -323,8 +323,9 @@ class ReplayAdapter:
                 f'losses replay `loss` on one call\'s features. {register_hint(model)}.')
         if not per_sample:
             return losses, None
-        if one_pass:
-            return losses, per_image(len(data_samples)).detach()
+        targets = per_image(len(data_samples)) if one_pass else None
+        if targets is not None:
+            return losses, targets.detach()
         with torch.no_grad():
             targets = self.replay(model, inputs, data_samples, calls[0])
         return losses, targets
@@ -332,7 +333,8 @@ class ReplayAdapter:
     def one_pass(self, model: nn.Module) -> Optional[Callable]:
         """For families whose batch loss already holds each sample's terms: a context manager
         factory that, around ``model.loss``, records them and yields a function of the batch
-        size returning the per-sample losses [B], equal to the replay's. None: replay."""
+        size returning the per-sample losses [B], equal to the replay's (or None where what it
+        recorded cannot be read per sample: the replay then runs). None: replay."""
         return None
 
     def path(self, model: nn.Module) -> str:
@@ -365,7 +367,9 @@ class ReplayAdapter:
                     batch_norms_frozen(model), buffers_restored(model), process_local(), \
                     one_pass(model) as per_image:
                 model.loss(inputs, data_samples)
-            return per_image(num)
+                targets = per_image(num)
+            if targets is not None:
+                return targets
         return self.replay_each(model, inputs, data_samples, feats, head_outputs)
 
     def replay_each(self, model: nn.Module, inputs, data_samples, feats,
