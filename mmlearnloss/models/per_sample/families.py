@@ -4,8 +4,9 @@ uncertainty."""
 from torch import nn
 
 from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy, roi_entropy
-from .one_pass import (computes_pose_head_loss, computes_ssd_loss, pose_loss_terms,
-                       ssd_image_terms, uses_cls_head_loss)
+from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss,
+                       computes_pose_head_loss, computes_ssd_loss, dense_head_terms,
+                       faster_rcnn_terms, pose_loss_terms, ssd_image_terms, uses_cls_head_loss)
 from mmlearnloss.registry import PER_SAMPLE
 from .replay import ReplayAdapter, head_outputs_as
 
@@ -99,13 +100,18 @@ class DetectorAdapter(ReplayAdapter):
 
 @PER_SAMPLE.register_module()
 class SingleStageDetectorAdapter(DetectorAdapter):
-    """mmdet single-stage detectors; entropy for softmax heads (SSD). SSD's per-sample losses
-    come from its batch loss (:func:`ssd_image_terms`), other heads' from the replay."""
+    """mmdet single-stage detectors; entropy for softmax heads (SSD). SSD's and the anchor-head
+    family's (RetinaNet) per-sample losses come from the batch loss (:func:`ssd_image_terms`,
+    :func:`dense_head_terms`), other heads' from the replay."""
 
     architectures = ('SingleStageDetector', )
 
     def one_pass(self, model):
-        return ssd_image_terms if computes_ssd_loss(model) else None
+        if computes_ssd_loss(model):
+            return ssd_image_terms
+        if computes_anchor_head_loss(model.bbox_head):
+            return dense_head_terms
+        return None
 
     def prepare(self, model):
         super().prepare(model)
@@ -121,9 +127,13 @@ class SingleStageDetectorAdapter(DetectorAdapter):
 @PER_SAMPLE.register_module()
 class TwoStageDetectorAdapter(DetectorAdapter):
     """mmdet two-stage detectors; entropy of the RoI head's class posteriors over the top RPN
-    proposals of each image."""
+    proposals of each image. Faster R-CNN's per-sample losses come from the batch loss
+    (:func:`faster_rcnn_terms`), other two-stage detectors' from the replay."""
 
     architectures = ('TwoStageDetector', )
+
+    def one_pass(self, model):
+        return faster_rcnn_terms if computes_faster_rcnn_loss(model) else None
 
     def uncertainty(self, model, inputs, data_samples):
         return roi_entropy(model, inputs, data_samples, self.num_detections)

@@ -130,3 +130,168 @@ def pose_loss_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tenso
 
     with methods_replaced('forward', {module: recording(module.forward) for module in modules}):
         yield per_sample
+
+
+#: mmdet loss modules whose 'mean' with an ``avg_factor`` is the sum of what they return with
+#: ``reduction_override='none'`` (weights and ``loss_weight`` applied) over ``avg_factor + eps``.
+SUMMING_LOSSES = ('CrossEntropyLoss', 'FocalLoss', 'SmoothL1Loss', 'L1Loss')
+
+#: The guard mmdet's ``weight_reduce_loss`` adds to an ``avg_factor``.
+EPS = torch.finfo(torch.float32).eps
+
+
+def _sums(loss_module) -> bool:
+    return any(_is_framework_method(loss_module, name, 'forward') for name in SUMMING_LOSSES)
+
+
+def computes_anchor_head_loss(head: nn.Module) -> bool:
+    """Whether ``head``'s loss is mmdet's ``AnchorHead`` loss (RetinaNet, RPN), per level, with
+    targets per image and loss modules of :data:`SUMMING_LOSSES`."""
+    return (_is_framework_method(head, 'BaseDenseHead', 'loss')
+            and (_is_framework_method(head, 'AnchorHead', 'loss_by_feat')
+                 or _is_framework_method(head, 'RPNHead', 'loss_by_feat'))
+            and _is_framework_method(head, 'AnchorHead', 'loss_by_feat_single', 'get_targets',
+                                     '_get_targets_single')
+            and _sums(getattr(head, 'loss_cls', None)) and _sums(getattr(head, 'loss_bbox', None)))
+
+
+def computes_faster_rcnn_loss(model: nn.Module) -> bool:
+    """Whether ``model``'s loss is mmdet's two-stage loss with an anchor-head RPN and a
+    ``StandardRoIHead`` of boxes only (Faster R-CNN), its bbox head's loss mmdet's own."""
+    roi_head = getattr(model, 'roi_head', None)
+    bbox_head = getattr(roi_head, 'bbox_head', None)
+    return (getattr(model, 'rpn_head', None) is not None and bbox_head is not None
+            and _is_framework_method(model, 'TwoStageDetector', 'loss')
+            and computes_anchor_head_loss(model.rpn_head)
+            and _is_framework_method(roi_head, 'StandardRoIHead', 'loss', 'bbox_loss')
+            and not roi_head.with_mask
+            and _is_framework_method(bbox_head, 'BBoxHead', 'loss', 'loss_and_target')
+            and _sums(bbox_head.loss_cls) and _sums(bbox_head.loss_bbox))
+
+
+@contextmanager
+def _unreduced(modules: list, outputs: list) -> Iterator[None]:
+    """Inside the block, the loss ``modules`` return (and append to ``outputs``) their
+    unreduced terms."""
+
+    def unreduced(forward):
+        def run(*args, **kwargs):
+            outputs.append(forward(*args, **dict(kwargs, reduction_override='none')))
+            return outputs[-1]
+        return run
+
+    with methods_replaced('forward', {module: unreduced(module.forward) for module in modules}):
+        yield
+
+
+def _image_sums(terms: Tensor, num: int) -> Optional[Tensor]:
+    """[B] sums of image-major flattened terms, or None if they are not ``num`` equal blocks.
+
+    A 0-dim term is mmdet's zero for a level without any positive weight (``L1Loss``,
+    ``SmoothL1Loss``: ``(pred * weight).sum()``): no image has a term there.
+    """
+    if terms.dim() == 0:
+        return terms.new_zeros(num) + terms * 0  # NaN stays NaN
+    if terms.shape[0] % num:
+        return None
+    return terms.reshape(num, -1).sum(1)
+
+
+@contextmanager
+def anchor_head_terms(head: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
+    """Record mmdet's ``AnchorHead`` loss image by image (RetinaNet, RPN).
+
+    The loss is computed per level on the anchors of all images, flattened image by image,
+    divided by the batch's ``avg_factor``. Each level's terms are computed once more, without
+    gradients and unreduced, and summed per image; an image alone would divide them by its own
+    ``avg_factor`` (its sampling result's, recorded from ``_get_targets_single``).
+    """
+    factors, levels = [], []
+    targets_single, loss_single = head._get_targets_single, head.loss_by_feat_single
+
+    def recording_targets(*args, **kwargs):
+        out = targets_single(*args, **kwargs)
+        factors.append(out[-1].avg_factor)  # the image's SamplingResult
+        return out
+
+    def recording_loss(*args, **kwargs):
+        out = loss_single(*args, **kwargs)
+        terms = []
+        with torch.no_grad(), _unreduced([head.loss_cls, head.loss_bbox], terms):
+            loss_single(*args, **kwargs)
+        levels.append(terms)
+        return out
+
+    def per_image(num: int) -> Optional[Tensor]:
+        if len(factors) != num or not levels or any(len(terms) != 2 for terms in levels):
+            return None
+        sums = [_image_sums(t, num) for terms in levels for t in terms]
+        if any(s is None for s in sums):
+            return None
+        own = sums[0].new_tensor([float(f) for f in factors])
+        return sum(sums) / (own + EPS)
+
+    with methods_replaced('_get_targets_single', {head: recording_targets}), \
+            methods_replaced('loss_by_feat_single', {head: recording_loss}):
+        yield per_image
+
+
+@contextmanager
+def roi_bbox_terms(bbox_head: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
+    """Record mmdet's ``BBoxHead`` loss image by image, by each RoI's image index.
+
+    The batch loss divides the classification terms by the batch's sampled RoIs and the box
+    terms by its RoIs; an image alone divides them by its own (``BBoxHead.loss``): its terms,
+    computed once more unreduced without gradients, are summed by RoI image and divided so.
+    """
+    recorded = []
+    loss = bbox_head.loss
+
+    def recording(*args, **kwargs):
+        recorded.append((args, kwargs))
+        return loss(*args, **kwargs)
+
+    def per_image(num: int) -> Optional[Tensor]:
+        if len(recorded) != 1:
+            return None
+        args, kwargs = recorded[0]
+        cls_score, bbox_pred, rois, labels, label_weights = args[:5]
+        with torch.no_grad():
+            terms = loss(*args, **dict(kwargs, reduction_override='none'))
+        if set(terms) - {'acc'} != {'loss_cls', 'loss_bbox'}:
+            return None
+        image = rois[:, 0].long()
+        zeros = cls_score.new_zeros(num)
+        sampled = zeros.index_add(0, image, (label_weights > 0).to(zeros))
+        total = zeros.index_add(0, image, torch.ones_like(image, dtype=zeros.dtype))
+        cls = zeros.index_add(0, image, terms['loss_cls'].reshape(len(image), -1).sum(1))
+        positive = (labels >= 0) & (labels < bbox_head.num_classes)
+        box_terms = terms['loss_bbox']
+        box = zeros if box_terms.dim() == 0 else zeros.index_add(
+            0, image[positive], box_terms.reshape(int(positive.sum()), -1).sum(1))
+        return cls / (sampled.clamp_min(1) + EPS) + box / (total + EPS)
+
+    with methods_replaced('loss', {bbox_head: recording}):
+        yield per_image
+
+
+@contextmanager
+def faster_rcnn_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
+    """Each image's RPN and RoI terms of a Faster R-CNN batch loss, from the batch pass's own
+    anchors, proposals and sampled RoIs (see :func:`anchor_head_terms`,
+    :func:`roi_bbox_terms`)."""
+    with anchor_head_terms(model.rpn_head) as rpn, \
+            roi_bbox_terms(model.roi_head.bbox_head) as roi:
+
+        def per_image(num: int) -> Optional[Tensor]:
+            parts = rpn(num), roi(num)
+            return None if any(p is None for p in parts) else parts[0] + parts[1]
+
+        yield per_image
+
+
+@contextmanager
+def dense_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
+    """:func:`anchor_head_terms` of a single-stage detector's ``bbox_head``."""
+    with anchor_head_terms(model.bbox_head) as per_image:
+        yield per_image
