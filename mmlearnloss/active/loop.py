@@ -12,7 +12,7 @@ import sys
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.dist import barrier, broadcast_object_list, is_main_process
+from mmengine.dist import barrier, broadcast_object_list, get_rank, is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
@@ -24,6 +24,7 @@ from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
 from .predictions import predict_samples
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
+from .seeding import SampleSeededDataset, derive_seed
 from .splits import PoolSplitter
 from .state import ALState, atomic_write_text, canonical_config, config_hash
 from .strategies import build_strategy
@@ -63,7 +64,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         max_epochs (int): Training epochs per stage.
         strategy (dict | str): Selection strategy config or name: ``'learning_loss'``,
             ``'entropy'``, ``'coreset'``, ``'random'``.
-        seed (int): Seed of the initial set, the subsets and random selection.
+        seed (int): Seed of the initial set, the subsets and random selection, and of every
+            epoch's data order, augmentation and model draws (:meth:`run_epoch`).
         reinit (bool): Restore the initial weights at the start of every stage (default, as
             most studies do) instead of fine-tuning the previous stage's model.
         val_interval (int): Also evaluate every ``val_interval`` epochs within a stage; every
@@ -435,11 +437,35 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         return module, attributes, dict(module.named_children())
 
     def run_epoch(self) -> None:
-        # Every epoch draws from its own seed, so a run resumed at any epoch (or stage) trains
-        # exactly like an uninterrupted one.
-        set_random_seed(self.seed * 1_000_000 + self.stage * 1000 + self._epoch)
+        """One epoch whose random draws are set where they are made, from (seed, stage, epoch)
+        and, with ``randomness.diff_rank_seed``, the rank: the data order (the sampler's seed;
+        one order for all ranks, each takes its shard), each sample's augmentation (its own
+        seed, whichever process loads it: :class:`SampleSeededDataset`) and the model's draws
+        (reseeded every iteration). A run resumed at the epoch's start, or from a checkpoint
+        within it, trains exactly like an uninterrupted one."""
+        rank = get_rank() if self.runner._randomness_cfg.get('diff_rank_seed', False) else 0
+        self._epoch_seed = derive_seed(self.seed, rank, self.stage, self._epoch)
+        sampler = getattr(self.dataloader.batch_sampler, 'sampler', None)
+        sampler = self.dataloader.sampler if sampler is None else sampler
+        if hasattr(sampler, 'seed'):  # DefaultSampler shuffles with seed + epoch
+            sampler.seed = derive_seed('order', self.seed, self.stage, self._epoch)
+        if isinstance(self.dataloader.dataset, SampleSeededDataset):
+            self.dataloader.dataset.set_epoch_seed(derive_seed('augment', self._epoch_seed))
+        set_random_seed(derive_seed('epoch', self._epoch_seed))  # for the epoch's hooks
+        # Batches of this epoch that the checkpoint it resumed from had trained.
+        self._trained_batches = max(self._iter - self._epoch * len(self.dataloader), 0)
+        if self._trained_batches:
+            print_log(f'Stage {self.stage + 1}: epoch {self._epoch + 1} resumes after batch '
+                      f'{self._trained_batches}; the batches before it are loaded and skipped.',
+                      logger='current')
         super().run_epoch()
         self._prune_checkpoints(self.stage)
+
+    def run_iter(self, idx: int, data_batch) -> None:
+        if idx < self._trained_batches:
+            return  # loaded (the batch sampler's state goes on) but trained before the restart
+        set_random_seed(derive_seed('iter', self._epoch_seed, idx))
+        super().run_iter(idx, data_batch)
 
     def check_evaluation(self) -> None:
         """Before any training: tell the model in which frame the validation pipeline delivers
@@ -639,11 +665,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     def _labeled_dataloader(self, stage: int):
         cfg = plain_cfg(self.dataloader_cfg)
-        cfg['dataset'], _ = self.pool.write(self.state.labeled, self.splits_dir,
-                                            f'stage_{stage}_labeled')
-        diff_rank_seed = self.runner._randomness_cfg.get('diff_rank_seed', False)
-        return self.runner.build_dataloader(cfg, seed=self.runner.seed,
-                                            diff_rank_seed=diff_rank_seed)
+        dataset, _ = self.pool.write(self.state.labeled, self.splits_dir,
+                                     f'stage_{stage}_labeled')
+        # Samples seeded per epoch (run_epoch), in whichever process loads them. A sampler
+        # seed for every rank alike: diff_rank_seed would have mmengine draw a random one.
+        cfg['dataset'] = dict(type=SampleSeededDataset, dataset=dataset)
+        return self.runner.build_dataloader(cfg, seed=self.runner.seed, diff_rank_seed=False)
 
     # -------------------------------------------------------------------------- checkpoints
     def _name_checkpoints(self, stage: int) -> None:
