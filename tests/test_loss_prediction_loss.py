@@ -146,3 +146,59 @@ def test_unknown_mode_and_shape_mismatch_fail_clearly():
         LossPredictionLoss(mode='l1')
     with pytest.raises(ValueError, match='same shape'):
         LossPredictionLoss()(torch.zeros(4), torch.zeros(3))
+
+
+@pytest.mark.parametrize('pairs', ['halves', 'all'])
+@pytest.mark.parametrize('mode', ['ranking', 'mse'])
+def test_the_loss_and_accuracy_on_a_batch_with_nan_targets_are_those_of_its_finite_samples(
+        pairs, mode):
+    # The module computes them without boolean indexing; the reference drops the samples.
+    from mmlearnloss.models.losses import pair_accuracy
+    criterion = LossPredictionLoss(margin=0.5, mode=mode, pairs=pairs)
+    gen = torch.Generator().manual_seed(0)
+    for n in (0, 1, 2, 5, 8, 9):
+        for trial in range(4):
+            pred = torch.randn(n, generator=gen, requires_grad=True)
+            target = torch.randn(n, generator=gen).round(decimals=1)  # some ties
+            target[torch.rand(n, generator=gen) < 0.3] = float('nan')
+            if trial == 3 and n:
+                target[0] = float('inf')
+            keep = torch.isfinite(target)
+            if mode == 'ranking':
+                expected = ranking_loss(pred[keep], target[keep], 0.5, pairs)
+            else:
+                expected = (torch.nn.functional.mse_loss(pred[keep], target[keep])
+                            if keep.any() else pred.sum() * 0.)
+            loss = criterion(pred, target)
+            torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+            (grad, ) = torch.autograd.grad(loss, pred, allow_unused=True,
+                                           materialize_grads=True)
+            (expected_grad, ) = torch.autograd.grad(expected, pred, allow_unused=True,
+                                                    materialize_grads=True)
+            torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(criterion.accuracy(pred, target),
+                                       pair_accuracy(pred[keep].detach(), target[keep], pairs),
+                                       equal_nan=True)
+            assert criterion.count_invalid(target) == int((~keep).sum())
+
+
+def test_the_loss_accuracy_and_count_need_no_host_sync():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Syncs(TorchDispatchMode):
+        names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    pred, target = torch.randn(8, requires_grad=True), torch.randn(8)
+    target[3] = float('nan')
+    for pairs in ('halves', 'all'):
+        criterion = LossPredictionLoss(pairs=pairs)
+        with Syncs() as mode:
+            criterion(pred, target).backward()
+            criterion.accuracy(pred, target)
+            criterion.count_invalid(target)
+        assert not [name for name in mode.names
+                    if name.startswith(('_local_scalar_dense', 'nonzero', 'item'))]

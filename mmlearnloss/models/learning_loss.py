@@ -182,8 +182,8 @@ class LearningLoss(BaseModel):
         losses['loss_pred'] = scale_for_ddp_mean(
             self.loss_prediction_loss(pred_loss, target_loss), world)
         losses['rank_acc'] = self.loss_prediction_loss.accuracy(pred_loss, target_loss)
-        losses['nan_targets'] = pred_loss.new_tensor(
-            float(self.loss_prediction_loss.count_invalid(target_loss)))
+        losses['nan_targets'] = self.loss_prediction_loss.count_invalid(target_loss).to(
+            pred_loss.dtype)
         return losses
 
     def predict(self, inputs: Tensor, data_samples=None) -> list:

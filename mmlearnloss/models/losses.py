@@ -12,12 +12,6 @@ from mmlearnloss.registry import MODELS
 PAIRS = ('halves', 'all')
 
 
-def _drop_nan(pred_loss: Tensor, target_loss: Tensor) -> Tuple[Tensor, Tensor, int]:
-    """Remove samples whose target loss is not finite; return how many were removed."""
-    keep = torch.isfinite(target_loss)
-    return pred_loss[keep], target_loss[keep], int((~keep).sum())
-
-
 def check_pairs(pairs: str) -> None:
     """Fail with the accepted values when ``pairs`` is not one of :data:`PAIRS`."""
     if pairs not in PAIRS:
@@ -80,6 +74,36 @@ def pair_accuracy(pred_loss: Tensor, target_loss: Tensor, pairs: str = 'halves')
         return ((pred_i > pred_j) == (target_i > target_j)).float().mean()
     agree = (torch.sign(pred_i - pred_j) == torch.sign(target_i - target_j)).float()
     return (agree + 0.5 * (pred_i == pred_j).float()).mean()
+
+
+def finite_pairs(target_loss: Tensor, pairs: str = 'halves') -> Tuple[Tensor, Tensor, Tensor]:
+    """The pairs :func:`make_pairs` gives on the batch without its non-finite targets, as
+    indices ``(i, j)`` into the whole batch and a 0/1 weight per pair (0: not a pair).
+
+    No boolean indexing, so no host-device synchronisation: the finite samples are moved to the
+    front in order by a stable sort, and the pairs that their count leaves out are weighted 0.
+    """
+    check_pairs(pairs)
+    n = target_loss.shape[0]
+    finite = torch.isfinite(target_loss)
+    order = torch.argsort((~finite).to(torch.uint8), stable=True)  # finite first, in order
+    kept = finite.sum()
+    if pairs == 'halves':
+        first = torch.arange(n // 2, device=target_loss.device)
+        half = kept // 2
+        i, j = order[first], order[(first + half).clamp_max(max(n - 1, 0))]
+        valid = first < half
+    else:
+        first, second = torch.triu_indices(n, n, offset=1, device=target_loss.device)
+        i, j = order[first], order[second]
+        valid = (second < kept) & (target_loss[i] != target_loss[j])
+    return i, j, valid.to(torch.float32)
+
+
+def weighted_mean(values: Tensor, weights: Tensor) -> Tensor:
+    """Mean of ``values`` over the entries of weight 1; 0 with the graph kept if there are
+    none."""
+    return (values * weights).sum() / weights.sum().clamp_min(1)
 
 
 def world_size() -> int:
@@ -162,21 +186,35 @@ class LossPredictionLoss(nn.Module):
         if pred_loss.shape != target_loss.shape:
             raise ValueError(f'pred_loss and target_loss must have the same shape, got '
                              f'{tuple(pred_loss.shape)} and {tuple(target_loss.shape)}')
-        pred_loss, target_loss, _ = _drop_nan(pred_loss, target_loss.detach())
+        # ranking_loss / F.mse_loss on the finite targets, written without host syncs.
+        target_loss = target_loss.detach()
         if self.mode == 'ranking':
-            loss = ranking_loss(pred_loss, target_loss, self.margin, self.pairs)
-        elif pred_loss.numel() == 0:
-            loss = pred_loss.sum() * 0.
+            i, j, valid = finite_pairs(target_loss, self.pairs)
+            sign = torch.where(target_loss[i] > target_loss[j], 1.0, -1.0).to(pred_loss.dtype)
+            terms = F.relu(-sign * (pred_loss[i] - pred_loss[j]) + self.margin)
+            loss = weighted_mean(terms, valid.to(terms.dtype))
         else:
-            loss = F.mse_loss(pred_loss, target_loss)
+            finite = torch.isfinite(target_loss)
+            error = torch.where(finite, pred_loss - target_loss, pred_loss * 0.)
+            loss = weighted_mean(error**2, finite.to(error.dtype))
         return loss * self.loss_weight
 
     @staticmethod
-    def count_invalid(target_loss: Tensor) -> int:
-        """Number of samples the loss leaves out because their target is NaN or infinite."""
-        return int((~torch.isfinite(target_loss)).sum())
+    def count_invalid(target_loss: Tensor) -> Tensor:
+        """Number of samples the loss leaves out because their target is NaN or infinite (a
+        tensor: logging it needs no host sync in the step)."""
+        return (~torch.isfinite(target_loss)).sum()
 
     def accuracy(self, pred_loss: Tensor, target_loss: Tensor) -> Tensor:
-        """Ranking accuracy over the same pairs the loss uses (finite targets only)."""
-        pred_loss, target_loss, _ = _drop_nan(pred_loss.detach(), target_loss.detach())
-        return pair_accuracy(pred_loss, target_loss, self.pairs)
+        """Ranking accuracy over the same pairs the loss uses (finite targets only); NaN when
+        there is no pair. :func:`pair_accuracy` on the finite targets, without host syncs."""
+        pred_loss, target_loss = pred_loss.detach(), target_loss.detach()
+        i, j, valid = finite_pairs(target_loss, self.pairs)
+        pred_i, pred_j, target_i, target_j = pred_loss[i], pred_loss[j], target_loss[i], \
+            target_loss[j]
+        if self.pairs == 'halves':
+            agree = ((pred_i > pred_j) == (target_i > target_j)).float()
+        else:
+            agree = (torch.sign(pred_i - pred_j) == torch.sign(target_i - target_j)).float() \
+                + 0.5 * (pred_i == pred_j).float()
+        return (agree * valid).sum() / valid.sum()

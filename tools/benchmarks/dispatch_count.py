@@ -4,9 +4,13 @@ On a GPU, eager per-sample work is bound by how many operations are launched, no
 This counts the aten operations one training step (forward and backward) dispatches, views
 excluded, with a ``TorchDispatchMode``, for the bare architecture, the ``LearningLoss`` wrapper
 (λ as configured) and the wrapper with λ=0 (the baselines' configs, which compute no per-sample
-losses). Runs on the CPU; needs the digit scenes (``python tools/make_digit_scenes.py``).
+losses). By default on a batch of the digit scenes (``python tools/make_digit_scenes.py``);
+with ``--paper``, for the paper's three configs at their batch sizes and Faster R-CNN at 2, on
+the frameworks' test inputs, training and validation (predict with the target losses of the
+ranking metric against plain predict). Runs on the CPU.
 
     python tools/benchmarks/dispatch_count.py [--config CFG] [--batch 8] [--data-root DIR]
+    python tools/benchmarks/dispatch_count.py --paper
 """
 import argparse
 import os.path as osp
@@ -38,10 +42,77 @@ class OperationCount(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def step_operations(loss_fn) -> int:
+def step_operations(loss_fn, model) -> int:
+    """Operations of the forward and backward of ``loss_fn()``, gradients starting unset (as
+    after the optimizer's ``zero_grad``: no accumulation into an earlier step's)."""
+    model.zero_grad(set_to_none=True)
     with OperationCount() as counter:
         total_loss(loss_fn()).backward()
+    model.zero_grad(set_to_none=True)
     return counter.count
+
+
+def predict_operations(predict_fn) -> int:
+    with torch.no_grad(), OperationCount() as counter:
+        predict_fn()
+    return counter.count
+
+
+def frcnn_batch(model, n):
+    from mmdet.testing import demo_mm_inputs
+    packed = demo_mm_inputs(batch_size=n, image_shapes=[(3, 480, 640)] * n, num_items=[3] * n,
+                            num_classes=20)
+    return model.data_preprocessor(packed, True)
+
+
+#: The paper's three configs at its batch sizes, and Faster R-CNN at mmdet's 2 images per GPU.
+PAPER = [
+    ('SSD300 VOC', 'ssd_voc_learnloss.py', 'mmdet', 'det_batch', 32),
+    ('ResNet-18 CIFAR-10', 'resnet18_cifar10_learnloss.py', 'mmpretrain', 'cls_batch', 128),
+    ('2-stack hourglass MPII', 'hourglass_mpii_learnloss.py', 'mmpose', 'pose_batch', 6),
+    ('Faster R-CNN R50-FPN VOC', 'faster-rcnn_voc_learnloss.py', 'mmdet', 'frcnn_batch', 2),
+]
+
+
+def paper_counts(label, config, scope, batch_maker, batch):
+    """{'train': (plain, wrapped), 'val': (plain, wrapped)} operations of one config."""
+    import learnloss_overhead
+    makers = dict(det_batch=learnloss_overhead.det_batch, cls_batch=learnloss_overhead.cls_batch,
+                  pose_batch=learnloss_overhead.pose_batch, frcnn_batch=frcnn_batch)
+    set_random_seed(0)
+    with DefaultScope.overwrite_default_scope(scope):
+        model = learnloss_overhead.build(config, scope)
+        data = makers[batch_maker](model, batch)
+    inputs, samples = data['inputs'], data['data_samples']
+    model.train()
+    counts = dict(train=(step_operations(lambda: model.architecture.loss(inputs, samples), model),
+                         step_operations(lambda: model(inputs, samples, mode='loss'), model)))
+    model.eval()
+    counts['val'] = (
+        predict_operations(lambda: model.architecture(inputs, samples, mode='predict')),
+        predict_operations(lambda: model(inputs, samples, mode='predict')))
+    print(f'{label}, batch {batch}: per-sample losses by '
+          f'{model.adapter.path(model.architecture)}', file=sys.stderr, flush=True)
+    return counts
+
+
+def paper_table() -> list:
+    """Rows (label, batch, train plain, train wrapped, val plain, val wrapped)."""
+    rows = []
+    for label, config, scope, maker, batch in PAPER:
+        counts = paper_counts(label, config, scope, maker, batch)
+        rows.append((label, batch, *counts['train'], *counts['val']))
+    return rows
+
+
+def print_paper_table(rows) -> None:
+    print('Dispatched operations (views excluded), wrapped / plain; targets: training <= 1.10x, '
+          'validation with target losses <= 1.15x')
+    print(f'{"config":<26}{"batch":>6}{"train plain":>13}{"wrapped":>10}{"ratio":>8}'
+          f'{"val plain":>11}{"wrapped":>10}{"ratio":>8}')
+    for label, batch, tp, tw, vp, vw in rows:
+        print(f'{label:<26}{batch:>6}{tp:>13}{tw:>10}{tw / tp:>7.2f}x{vp:>11}{vw:>10}'
+              f'{vw / vp:>7.2f}x')
 
 
 def main(argv=None) -> int:
@@ -50,7 +121,14 @@ def main(argv=None) -> int:
                                                      'ssd_digits_learnloss.py'))
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--data-root', default='data/digit_scenes')
+    parser.add_argument('--paper', action='store_true',
+                        help="the paper's configs at their batch sizes, and Faster R-CNN")
     args = parser.parse_args(argv)
+    if args.paper:
+        import learnloss_overhead
+        learnloss_overhead.quiet_logs()
+        print_paper_table(paper_table())
+        return 0
     voc = osp.join(args.data_root, 'VOCdevkit') + '/'
     if not osp.isdir(voc):
         print(f'dispatch_count.py: error: no digit scenes in {args.data_root}; create them with '
@@ -68,11 +146,11 @@ def main(argv=None) -> int:
     data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(args.batch)]), True)
     inputs, samples = data['inputs'], data['data_samples']
     model.train()
-    plain = step_operations(lambda: model.architecture.loss(inputs, samples))
-    wrapped = step_operations(lambda: model(inputs, samples, mode='loss'))
+    plain = step_operations(lambda: model.architecture.loss(inputs, samples), model)
+    wrapped = step_operations(lambda: model(inputs, samples, mode='loss'), model)
     weight = model.loss_prediction_loss.loss_weight
     model.loss_prediction_loss.loss_weight = 0.0
-    baseline = step_operations(lambda: model(inputs, samples, mode='loss'))
+    baseline = step_operations(lambda: model(inputs, samples, mode='loss'), model)
     name = osp.splitext(osp.basename(args.config))[0]
     print(f'{name}, batch {args.batch}, one training step (views excluded):')
     print(f'  plain architecture       {plain:>6} ops')

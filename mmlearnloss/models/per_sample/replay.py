@@ -173,9 +173,13 @@ def buffers_restored(model: nn.Module) -> Iterator[None]:
 
     The block runs on copies of the buffers, so the originals, which the batch loss's autograd
     graph may hold (BatchNorm's running statistics), are not even touched in place: restoring
-    them in place afterwards would break that graph's backward.
+    them in place afterwards would break that graph's backward. BatchNorm layers in eval mode
+    (the replays freeze them, :func:`batch_norms_frozen`, before this block) never write their
+    buffers and keep their own: a copy each would be hundreds of operations a batch for
+    nothing (a ResNet or hourglass).
     """
     originals = [(module, name, buf) for module in model.modules()
+                 if module.training or not isinstance(module, nn.modules.batchnorm._BatchNorm)
                  for name, buf in module._buffers.items() if buf is not None]
     for module, name, buf in originals:
         module._buffers[name] = buf.clone()
