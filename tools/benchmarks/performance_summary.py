@@ -3,7 +3,9 @@
 Runs the three benchmarks' measurements (training-step overhead of the head, validation with vs
 without the loss-ranking metric, pool scoring vs full predict) and k-Center-Greedy on every
 device asked for, then prints one table. The 1M x 512 k-center row runs on a GPU only (about an
-hour on 2 CPU cores). A device that is not there gets a column that says so, not numbers.
+hour on 2 CPU cores). A device that is not there gets a column that says so, not numbers. Then
+the dispatched operations of the paper's configs (``dispatch_count.py --paper``), the CPU proxy
+of what a GPU pays per step: counted once, they do not depend on the device.
 
     python tools/benchmarks/performance_summary.py [--devices cpu cuda] [--repeats 5]
 """
@@ -12,6 +14,7 @@ import sys
 
 import torch
 
+import dispatch_count
 import kcenter_benchmark
 import learnloss_overhead
 import scoring_throughput
@@ -102,6 +105,8 @@ def main(argv=None):
     for row, (name, target, _) in enumerate(ROWS):
         print(f'{name:<52}{target:<15}' +
               ''.join(f'{columns[d][row]:<28}' for d in args.devices))
+    print()
+    dispatch_count.print_paper_table(dispatch_count.paper_table())
     return columns
 
 
