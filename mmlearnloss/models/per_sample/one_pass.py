@@ -2,7 +2,7 @@
 holds each sample's terms: no replay per sample."""
 import inspect
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +44,22 @@ def computes_ssd_loss(model: nn.Module) -> bool:
 
 
 @contextmanager
+def image_avg_factors(head: nn.Module) -> Iterator[List[float]]:
+    """Each image's ``avg_factor`` (its sampling result's: its positives, or its sampled anchors)
+    as the anchor head's ``_get_targets_single`` computes them in the block, in image order."""
+    factors = []
+    targets_single = head._get_targets_single
+
+    def recording(*args, **kwargs):
+        out = targets_single(*args, **kwargs)
+        factors.append(out[-1].avg_factor)  # the image's SamplingResult
+        return out
+
+    with methods_replaced('_get_targets_single', {head: recording}):
+        yield factors
+
+
+@contextmanager
 def ssd_image_terms(model: nn.Module) -> Iterator[Callable[[int], Tensor]]:
     """Record the per-image terms of mmdet's SSD loss around ``model.loss``.
 
@@ -55,13 +71,8 @@ def ssd_image_terms(model: nn.Module) -> Iterator[Callable[[int], Tensor]]:
     ``weight_reduce_loss`` guard. Yields a function of the batch size returning that [B].
     """
     head = model.bbox_head
-    factors, terms = [], []
-    targets_single, loss_single = head._get_targets_single, head.loss_by_feat_single
-
-    def recording_targets(*args, **kwargs):
-        out = targets_single(*args, **kwargs)
-        factors.append(out[-1].avg_factor)  # the image's SamplingResult
-        return out
+    terms = []
+    loss_single = head.loss_by_feat_single
 
     def recording_loss(*args, avg_factor, **kwargs):
         loss_cls, loss_bbox = loss_single(*args, avg_factor=avg_factor, **kwargs)
@@ -80,7 +91,7 @@ def ssd_image_terms(model: nn.Module) -> Iterator[Callable[[int], Tensor]]:
         eps = torch.finfo(torch.float32).eps
         return cls * batch / own + bbox * (batch + eps) / (own + eps)
 
-    with methods_replaced('_get_targets_single', {head: recording_targets}), \
+    with image_avg_factors(head) as factors, \
             methods_replaced('loss_by_feat_single', {head: recording_loss}):
         yield per_image
 
@@ -206,13 +217,8 @@ def anchor_head_terms(head: nn.Module) -> Iterator[Callable[[int], Optional[Tens
     gradients and unreduced, and summed per image; an image alone would divide them by its own
     ``avg_factor`` (its sampling result's, recorded from ``_get_targets_single``).
     """
-    factors, levels = [], []
-    targets_single, loss_single = head._get_targets_single, head.loss_by_feat_single
-
-    def recording_targets(*args, **kwargs):
-        out = targets_single(*args, **kwargs)
-        factors.append(out[-1].avg_factor)  # the image's SamplingResult
-        return out
+    levels = []
+    loss_single = head.loss_by_feat_single
 
     def recording_loss(*args, **kwargs):
         out = loss_single(*args, **kwargs)
@@ -231,7 +237,7 @@ def anchor_head_terms(head: nn.Module) -> Iterator[Callable[[int], Optional[Tens
         own = sums[0].new_tensor([float(f) for f in factors])
         return sum(sums) / (own + EPS)
 
-    with methods_replaced('_get_targets_single', {head: recording_targets}), \
+    with image_avg_factors(head) as factors, \
             methods_replaced('loss_by_feat_single', {head: recording_loss}):
         yield per_image
 
