@@ -124,9 +124,9 @@ def main(argv=None) -> int:
     parser.add_argument('--paper', action='store_true',
                         help="the paper's configs at their batch sizes, and Faster R-CNN")
     args = parser.parse_args(argv)
+    import learnloss_overhead
+    learnloss_overhead.quiet_logs()
     if args.paper:
-        import learnloss_overhead
-        learnloss_overhead.quiet_logs()
         print_paper_table(paper_table())
         return 0
     voc = osp.join(args.data_root, 'VOCdevkit') + '/'
