@@ -3,11 +3,17 @@
 Every model is built from its config under ``.mim/configs`` without pretrained weights, fed a
 small framework-made batch (``mmdet.testing.demo_mm_inputs``, ``mmpose.testing
 .get_packed_inputs``) and wrapped in :class:`LearningLoss`. One mechanism gives every family its
-per-sample losses: each sample's loss is the architecture's own loss on that sample alone.
+per-sample losses: each sample's loss is the architecture's own loss on that sample alone,
+whatever the loss does to its samples (RTMDet-Ins converts their masks) or to its model (DDOD
+counts positives across calls), and validation targets are computed in training mode without
+noise for the losses that need it (Deformable DETR, DINO, VFNet, RepPoints, YOLACT run only
+there; FCOS's and CondInst's heads read the mode). The families that cannot have per-sample
+losses are refused when the wrapper is built (``REFUSED``).
 """
 import copy
 import logging
 import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Tuple
 
@@ -24,6 +30,8 @@ import mmpose
 import mmpretrain
 from mmlearnloss.models import FeatureTaps, LearningLoss
 from mmlearnloss.models.per_sample import replay_rng, total_loss
+from mmlearnloss.models.per_sample.replay import (counters, counters_restored,
+                                                  training_mode_without_noise)
 
 CONFIG_ROOTS = {
     pkg.__name__: os.path.join(os.path.dirname(pkg.__file__), '.mim', 'configs')
@@ -58,6 +66,40 @@ def simcc_input(cfg):
     cfg.head.in_featuremap_size = (3, 4)
 
 
+def dsnt_input(cfg):
+    """DSNT's head is sized for its input: 64x64 instead of 256x256."""
+    cfg.head.in_featuremap_size = (2, 2)
+
+
+def coarser_grids(cfg):
+    """SOLOv2's kernel and category branches on grids a quarter as fine (10x10 ... 3x3 cells
+    instead of 40x40 ... 12x12): they run at the grid's size whatever the input's."""
+    cfg.mask_head.num_grids = [10, 9, 6, 4, 3]
+
+
+def fewer_stages(cfg):
+    """Sparse R-CNN with 20 proposals instead of 100, through 2 of its 6 stages."""
+    cfg.rpn_head.num_proposals = 20
+    cfg.roi_head.num_stages = 2
+    cfg.roi_head.stage_loss_weights = cfg.roi_head.stage_loss_weights[:2]
+    cfg.roi_head.bbox_head = cfg.roi_head.bbox_head[:2]
+    cfg.train_cfg.rcnn = cfg.train_cfg.rcnn[:2]
+
+
+def narrower(cfg):
+    """ResNet-18 and 64 channels after it instead of ResNet-50 and 256: DDOD's deformable
+    convolutions need every level at least 3 px wide, P7 included, so its input is 288 px."""
+    cfg.backbone.depth = 18
+    cfg.neck.in_channels = [64, 128, 256, 512]
+    cfg.neck.out_channels = cfg.bbox_head.in_channels = cfg.bbox_head.feat_channels = 64
+
+
+def small_windows(cfg):
+    """Swin at 64 px: windows of 2x2 tokens instead of 7x7 (its last stage has 2x2)."""
+    cfg.backbone.img_size = 64
+    cfg.backbone.window_size = 2
+
+
 @dataclass(frozen=True)
 class Case:
     """How to feed one zoo model."""
@@ -70,12 +112,21 @@ class Case:
     masks: bool = False
     #: The architecture's loss runs in training mode only (its loss inputs are built there).
     train_only: bool = False
+    #: A head's forward reads ``self.training`` (its eval outputs are not what its loss takes).
+    reads_training: bool = False
+    #: Several labels per image (multi-label classification).
+    multi_label: bool = False
     #: The adapter defines an entropy for the uncertainty strategy.
     entropy: bool = False
     #: The per-sample losses are read from the batch loss (one pass), not replayed per sample.
     one_pass: bool = False
     #: Test-only changes to the model config that keep its code path (smaller sizes).
     shrink: Optional[Callable] = field(default=None, compare=False)
+
+    @property
+    def validated_in_training_mode(self) -> bool:
+        """Its validation targets are computed in training mode without noise."""
+        return self.train_only or self.reads_training
 
 
 ZOO = {
@@ -86,22 +137,42 @@ ZOO = {
     (DET, 'atss/atss_r50_fpn_1x_coco.py'): Case(),
     (DET, 'gfl/gfl_r50_fpn_1x_coco.py'): Case(),
     (DET, 'free_anchor/freeanchor_r50_fpn_1x_coco.py'): Case(),
-    (DET, 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'): Case(),
+    # FCOSHead scales its boxes by the stride in eval mode where norm_on_bbox (not here)
+    (DET, 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'): Case(reads_training=True),
     (DET, 'yolox/yolox_tiny_8xb8-300e_coco.py'): Case(),
     (DET, 'rtmdet/rtmdet_tiny_8xb32-300e_coco.py'): Case(),
     (DET, 'yolo/yolov3_mobilenetv2_8xb24-320-300e_coco.py'): Case(),
     (DET, 'centernet/centernet_r18_8xb16-crop512-140e_coco.py'): Case(),
+    (DET, 'vfnet/vfnet_r50_fpn_1x_coco.py'): Case(train_only=True, reads_training=True),
+    (DET, 'reppoints/reppoints-moment_r50_fpn-gn_head-gn_1x_coco.py'):
+    Case(train_only=True, reads_training=True),
+    # DDOD's head counts the positives of every call (the replays start from its counts)
+    (DET, 'ddod/ddod_r50_fpn_1x_coco.py'): Case(size=(288, 288), shrink=narrower),
+    (DET, 'tood/tood_r50_fpn_1x_coco.py'): Case(),
+    (DET, 'paa/paa_r50_fpn_1x_coco.py'): Case(),
+    (DET, 'autoassign/autoassign_r50-caffe_fpn_1x_coco.py'): Case(),
+    # mmdet instance segmentation, single-stage (RTMDet-Ins converts its samples' masks)
+    (DET, 'rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py'): Case(masks=True),
+    (DET, 'solov2/solov2-light_r18_fpn_ms-3x_coco.py'): Case(masks=True, shrink=coarser_grids),
+    # CondInst's box head scales its boxes by the stride in eval mode (norm_on_bbox)
+    (DET, 'condinst/condinst_r50_fpn_ms-poly-90k_coco_instance.py'):
+    Case(masks=True, reads_training=True),
+    (DET, 'yolact/yolact_r50_1xb8-55e_coco.py'):
+    Case(masks=True, train_only=True, reads_training=True),
     # mmdet two-stage
     (DET, 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'):
     Case(entropy=True, one_pass=True, shrink=every_sample),
     (DET, 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'):
     Case(masks=True, entropy=True, shrink=fewer_rois),
     (DET, 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py'): Case(shrink=fewer_rois),
-    # mmdet DETR family
+    # mmdet query-based: the DETR family, Sparse R-CNN
     (DET, 'detr/detr_r18_8xb2-500e_coco.py'): Case(),
     (DET, 'deformable_detr/deformable-detr_r50_16xb2-50e_coco.py'):
     Case(train_only=True, shrink=fewer_queries),
     (DET, 'dino/dino-4scale_r50_8xb2-12e_coco.py'): Case(train_only=True, shrink=fewer_queries),
+    (DET, 'conditional_detr/conditional-detr_r50_8xb2-50e_coco.py'): Case(shrink=fewer_queries),
+    (DET, 'dab_detr/dab-detr_r50_8xb2-50e_coco.py'): Case(shrink=fewer_queries),
+    (DET, 'sparse_rcnn/sparse-rcnn_r50_fpn_1x_coco.py'): Case(shrink=fewer_stages),
     # mmpose top-down: heatmap, SimCC, RTMPose, RLE and plain regression
     (POSE, 'body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py'):
     Case(size=(128, 96), taps=('backbone', ), reduces='mean', entropy=True, one_pass=True),
@@ -115,6 +186,16 @@ ZOO = {
     Case(size=(128, 96), taps=('backbone', ), reduces='mean', one_pass=True),
     (POSE, 'body_2d_keypoint/topdown_regression/coco/td-reg_res50_8xb64-210e_coco-256x192.py'):
     Case(size=(128, 96), taps=('backbone', ), reduces='mean', one_pass=True),
+    # beyond ResNet: HRNet, Lite-HRNet, ViTPose; integral regression (DSNT)
+    (POSE, 'body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'):
+    Case(size=(64, 64), taps=('backbone', ), reduces='mean', one_pass=True),
+    (POSE, 'body_2d_keypoint/topdown_heatmap/coco/td-hm_litehrnet-18_8xb64-210e_coco-256x192.py'):
+    Case(size=(64, 64), taps=('backbone', ), reduces='mean', one_pass=True),
+    (POSE, 'body_2d_keypoint/topdown_heatmap/coco/'
+     'td-hm_ViTPose-small_8xb64-210e_coco-256x192.py'):
+    Case(size=(128, 96), taps=('backbone', ), reduces='mean', one_pass=True),
+    (POSE, 'body_2d_keypoint/integral_regression/coco/ipr_res50_dsnt-8xb64-210e_coco-256x256.py'):
+    Case(size=(64, 64), taps=('backbone', ), reduces='mean', shrink=dsnt_input),
     # mmpretrain: plain; Mixup with a multi-label head; Mixup+CutMix with BCE; ViT (DeiT) with
     # Mixup+CutMix and label smoothing
     (CLS, 'resnet/resnet18_8xb16_cifar10.py'):
@@ -128,6 +209,33 @@ ZOO = {
     (CLS, 'deit/deit-tiny_4xb256_in1k.py'):
     Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', entropy=True,
          one_pass=True),
+    # transformers and hybrids
+    (CLS, 'swin_transformer/swin-tiny_16xb64_in1k.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', one_pass=True,
+         shrink=small_windows),
+    (CLS, 't2t_vit/t2t-vit-t-14_8xb64_in1k.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', one_pass=True),
+    (CLS, 'mobilevit/mobilevit-xxsmall_8xb128_in1k.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', one_pass=True),
+    # re-parameterised (trained with their branches) and other convolutional networks
+    (CLS, 'repvgg/repvgg-A0_8xb32_in1k.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', one_pass=True),
+    (CLS, 'mobileone/mobileone-s0_8xb32_in1k.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', one_pass=True),
+    (CLS, 'convnext/convnext-tiny_32xb128_in1k.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', one_pass=True),
+    # multi-label (VOC's 20 classes, sigmoid BCE)
+    (CLS, 'csra/resnet101-csra_1xb16_voc07-448px.py'):
+    Case(size=(64, 64), batch=4, taps=('backbone', ), reduces='mean', multi_label=True),
+}
+
+
+#: Zoo families the wrapper refuses when it is built, and what its message says.
+REFUSED = {
+    (CLS, 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'):
+    r'self-supervised algorithm.*learns without labels.*Wrap the supervised model',
+    (CLS, 'simclr/simclr_resnet50_8xb32-coslr-200e_in1k.py'):
+    r'self-supervised algorithm.*learns without labels.*Wrap the supervised model',
 }
 
 
@@ -164,8 +272,19 @@ def build_architecture(scope: str, config: str, case: Case):
 
 
 def num_classes(arch) -> int:
-    head = arch.roi_head.bbox_head if hasattr(arch, 'roi_head') else arch.bbox_head
-    return (head[-1] if isinstance(head, torch.nn.ModuleList) else head).num_classes
+    """Classes of a detector's or classifier's head (SOLO's is its mask head; CSRA's have no
+    num_classes: its last convolution's outputs)."""
+    for name in ('roi_head', 'bbox_head', 'mask_head', 'head'):
+        head = getattr(arch, name, None)
+        if head is None:
+            continue
+        head = getattr(head, 'bbox_head', head)
+        head = head[-1] if isinstance(head, torch.nn.ModuleList) else head
+        if hasattr(head, 'num_classes'):
+            return head.num_classes
+        last = [m for m in head.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+        return getattr(last[-1], 'out_features', None) or last[-1].out_channels
+    raise AttributeError(f'{type(arch).__name__} has no head with classes')
 
 
 def make_batch(arch, scope: str, case: Case, training=True):
@@ -184,12 +303,17 @@ def make_batch(arch, scope: str, case: Case, training=True):
     else:
         from mmpretrain.structures import DataSample
         gen = torch.Generator().manual_seed(0)
+        classes = num_classes(arch)
+        labels = [[k % classes, (3 * k + 1) % classes] if case.multi_label else k % classes
+                  for k in range(n)]
         packed = dict(
             inputs=[torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
                     for _ in range(n)],
-            data_samples=[DataSample().set_gt_label(k % arch.head.num_classes)
-                          for k in range(n)])
-    MessageHub.get_current_instance().update_info('iter', 0)  # YOLOX's BatchSyncRandomResize
+            data_samples=[DataSample().set_gt_label(label) for label in labels])
+    # YOLOX's BatchSyncRandomResize reads the iteration, TOOD's head the epoch (the runner
+    # sets both)
+    MessageHub.get_current_instance().update_info('iter', 0)
+    MessageHub.get_current_instance().update_info('epoch', 0)
     torch.manual_seed(0)  # Mixup / CutMix draw from the global stream
     data = arch.data_preprocessor(packed, training)
     return data['inputs'], data['data_samples']
@@ -206,7 +330,7 @@ class Zoo:
             in_channels = [int(f.shape[1]) for f in FeatureTaps(arch, case.taps)
                            .run_until_complete(arch.extract_feat, self.inputs)]
         self.model = LearningLoss(
-            architecture=arch, taps=list(case.taps), val_target_loss=not case.train_only,
+            architecture=arch, taps=list(case.taps),
             loss_prediction_head=dict(type='mmlearnloss.LossPredictionHead',
                                       in_channels=in_channels))
         self._losses = None
@@ -215,9 +339,13 @@ class Zoo:
     def arch(self):
         return self.model.architecture
 
+    @contextmanager
     def comparison_mode(self):
-        """Eval mode (batch-independent features), or train mode where the loss needs it."""
-        self.model.train(self.case.train_only)
+        """Eval mode (batch-independent features), or training mode without noise (BatchNorm
+        on running statistics, dropout off) where the loss runs only in training mode."""
+        self.model.eval()
+        with training_mode_without_noise(self.arch) if self.case.train_only else nullcontext():
+            yield
 
     def per_sample(self, order=None):
         """(the batch loss dict, per-sample losses) of the batch, or of it permuted."""
@@ -226,12 +354,26 @@ class Zoo:
         inputs, samples = self.inputs, self.samples
         if order is not None:
             inputs, samples = inputs[order], [samples[k] for k in order]
-        self.comparison_mode()
-        with torch.no_grad():
+        # Every test finds the model as it was built: DDOD's head counts the positives of
+        # every loss call in a plain list.
+        with self.comparison_mode(), torch.no_grad(), counters_restored(self.arch):
             result = self.model.adapter.loss(self.arch, inputs, samples)
         if order is None:
             self._losses = result
         return result
+
+    def alone(self, inputs, samples):
+        """Each sample's loss computed alone by a full pass (backbone included), every pass
+        from the same model: random generators seeded as a replay's, counters restored, on a
+        copy of the sample."""
+        losses = []
+        with torch.no_grad():
+            for i in range(len(samples)):
+                with replay_rng(self.model.adapter.seed, inputs.device), \
+                        counters_restored(self.arch):
+                    losses.append(total_loss(self.arch.loss(inputs[i:i + 1],
+                                                            [copy.deepcopy(samples[i])])))
+        return torch.stack(losses)
 
 
 @pytest.fixture(scope='module', params=list(ZOO), ids=[config for _, config in ZOO])
@@ -258,13 +400,9 @@ def test_one_finite_loss_per_sample_that_follows_its_sample_when_the_batch_is_pe
 
 def test_each_sample_loss_is_the_architecture_loss_on_that_sample_alone(zoo):
     _, losses = zoo.per_sample()
-    zoo.comparison_mode()
-    with torch.no_grad():
-        alone = []
-        for i in range(zoo.case.batch):
-            with replay_rng(zoo.model.adapter.seed, zoo.inputs.device):
-                alone.append(total_loss(zoo.arch.loss(zoo.inputs[i:i + 1], [zoo.samples[i]])))
-    torch.testing.assert_close(losses, torch.stack(alone), rtol=1e-3, atol=1e-4)
+    with zoo.comparison_mode():
+        alone = zoo.alone(zoo.inputs, zoo.samples)
+    torch.testing.assert_close(losses, alone, rtol=1e-3, atol=1e-4)
 
 
 # Detectors normalise by the batch's positives or boxes: for them the 'alone' invariant holds.
@@ -282,8 +420,7 @@ def test_the_wrapper_takes_the_one_pass_path_exactly_for_the_families_that_have_
 
 @zoo_where(lambda case: case.one_pass)
 def test_one_pass_losses_equal_the_replay_of_each_sample(zoo):
-    zoo.comparison_mode()
-    with torch.no_grad():
+    with zoo.comparison_mode(), torch.no_grad():
         feats = zoo.arch.extract_feat(zoo.inputs)
         one_pass = zoo.model.adapter.replay(zoo.arch, zoo.inputs, zoo.samples, feats)
         replayed = zoo.model.adapter.replay_each(zoo.arch, zoo.inputs, zoo.samples, feats)
@@ -324,11 +461,13 @@ def test_training_replays_change_no_buffer_no_data_sample_and_no_random_stream(z
         feats = arch.extract_feat(zoo.inputs)
     samples = copy.deepcopy(zoo.samples)
     buffers = {name: buf.clone() for name, buf in arch.named_buffers()}
+    state = counters(arch)
     rng = torch.get_rng_state()
     with torch.no_grad():
         zoo.model.adapter.replay(arch, zoo.inputs, samples, feats)
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(buf, buffers[name]) for name, buf in arch.named_buffers())
+    assert counters(arch) == state
     assert same(samples, zoo.samples)
 
 
@@ -336,7 +475,10 @@ def test_a_training_step_trains_the_loss_prediction_head_and_the_architecture(zo
     model = zoo.model
     model.train()
     model.zero_grad(set_to_none=True)
-    losses = model(zoo.inputs, zoo.samples, mode='loss')
+    samples = copy.deepcopy(zoo.samples)
+    losses = model(zoo.inputs, samples, mode='loss')
+    # the batch loss worked on copies (RTMDet-Ins converts its samples' masks in place)
+    assert same(samples, zoo.samples)
     assert torch.isfinite(losses['loss_pred'])
     total, _ = model.parse_losses(losses)
     total.backward()
@@ -359,19 +501,16 @@ def test_predict_and_score_give_one_pred_loss_per_sample(zoo):
     assert len(results) == zoo.case.batch
     torch.testing.assert_close(torch.stack([r.pred_loss for r in results]), scored,
                                rtol=1e-4, atol=1e-5)
-    if model.val_target_loss:
-        assert all(torch.isfinite(r.target_loss) for r in results)
+    assert all(torch.isfinite(r.target_loss) for r in results)
 
 
-@zoo_where(lambda case: not case.train_only)  # the others validate without target losses
-def test_validation_target_losses_reuse_the_predict_pass_and_equal_the_replay(zoo):
-    model, arch = zoo.model, zoo.arch
-    model.eval()
-    inputs, samples = make_batch(arch, zoo.scope, zoo.case, training=False)
+@contextmanager
+def forwards_counted(arch):
+    """Count, by name, the forwards of the architecture's direct submodules that really run."""
     calls = {}
 
     def counted(name, forward):
-        def run(*args, **kwargs):  # counts the forwards that really run
+        def run(*args, **kwargs):
             calls[name] = calls.get(name, 0) + 1
             return forward(*args, **kwargs)
         return run
@@ -380,20 +519,29 @@ def test_validation_target_losses_reuse_the_predict_pass_and_equal_the_replay(zo
     for name, child in children.items():
         child.forward = counted(name, child.forward)
     try:
-        with torch.no_grad():
-            model.val_target_loss = False
-            model.predict(inputs, samples)
-            plain, calls = calls, {}
-            model.val_target_loss = True
-            results = model.predict(inputs, samples)
-            with_targets = calls
+        yield calls
     finally:
         for child in children.values():
             del child.forward
+
+
+@zoo_where(lambda case: not case.validated_in_training_mode)
+def test_validation_target_losses_reuse_the_predict_pass_and_equal_the_replay(zoo):
+    model, arch = zoo.model, zoo.arch
+    model.eval()
+    inputs, samples = make_batch(arch, zoo.scope, zoo.case, training=False)
+    with torch.no_grad():
+        model.val_target_loss = False
+        with forwards_counted(arch) as plain:
+            model.predict(inputs, samples)
+        model.val_target_loss = True
+        with forwards_counted(arch) as with_targets:
+            results = model.predict(inputs, samples)
     with torch.no_grad():
         replayed = model.adapter.replay_each(arch, inputs, samples, arch.extract_feat(inputs))
     torch.testing.assert_close(torch.stack([r.target_loss for r in results]), replayed,
                                rtol=1e-3, atol=1e-4)
+    assert not model.adapter.loss_in_training_mode
     # The backbone and neck run once per batch either way; so do the heads that take their
     # output (not the RoI and DETR heads, which take proposals or queries).
     once = [name for name in ('backbone', 'neck', 'head', 'bbox_head', 'rpn_head')
@@ -403,11 +551,31 @@ def test_validation_target_losses_reuse_the_predict_pass_and_equal_the_replay(zo
     assert {name: with_targets[name] for name in once} == {name: plain[name] for name in once}
 
 
+@zoo_where(lambda case: case.validated_in_training_mode)
+def test_a_loss_that_needs_training_mode_is_validated_in_training_mode_without_noise(zoo):
+    model, arch = zoo.model, zoo.arch
+    model.eval()
+    inputs, samples = make_batch(arch, zoo.scope, zoo.case, training=False)
+    buffers = {name: buf.clone() for name, buf in arch.named_buffers()}
+    state = counters(arch)
+    with torch.no_grad(), forwards_counted(arch) as calls:
+        results = model.predict(inputs, samples)
+    with training_mode_without_noise(arch):
+        alone = zoo.alone(inputs, samples)
+    torch.testing.assert_close(torch.stack([r.target_loss for r in results]), alone,
+                               rtol=1e-3, atol=1e-4)
+    assert calls['backbone'] == 1  # the replays reuse the features of predict's pass
+    assert model.adapter.loss_in_training_mode
+    assert not any(module.training for module in arch.modules())
+    assert all(torch.equal(buf, buffers[name]) for name, buf in arch.named_buffers())
+    assert counters(arch) == state
+
+
 @zoo_where(lambda case: case.train_only)
-def test_a_loss_that_needs_training_mode_asks_to_validate_without_target_losses(zoo):
+def test_a_loss_that_runs_only_in_training_mode_says_so_when_called_in_eval_mode(zoo):
     zoo.model.eval()
-    with torch.no_grad(), pytest.raises(RuntimeError, match=r'fails in eval mode.*'
-                                        r'val_target_loss=False'):
+    with torch.no_grad(), pytest.raises(RuntimeError, match=r'fails in eval mode.*call it in '
+                                        r'training mode'):
         zoo.model.adapter.loss(zoo.arch, zoo.inputs, zoo.samples)
 
 
@@ -425,3 +593,10 @@ def test_entropy_gives_one_bounded_value_per_sample_that_follows_its_sample(zoo)
     if zoo.scope == DET:  # over the classes and the background
         assert (unc <= np.log(num_classes(zoo.arch) + 1) + 1e-5).all()
     torch.testing.assert_close(permuted, unc[order], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize('scope, config', list(REFUSED), ids=[config for _, config in REFUSED])
+def test_a_family_without_per_sample_losses_is_refused_when_the_wrapper_is_built(scope, config):
+    arch = build_architecture(scope, config, Case())
+    with pytest.raises(TypeError, match=REFUSED[scope, config]):
+        LearningLoss(architecture=arch, taps=['backbone'], probe_shape=(3, 64, 64))

@@ -37,9 +37,11 @@ class LearningLoss(BaseModel):
             pairs).
         val_target_loss (bool): In predict mode also compute each sample's real loss
             (``target_loss``) when the data samples carry ground truth, so
-            :class:`LossRankingMetric` can score the head. Costs one replay of the
-            architecture's loss per sample on the features and head outputs predict computed
-            (no second backbone or head pass).
+            :class:`LossRankingMetric` can score the head. Computed on the features and head
+            outputs predict computed (no second backbone or head pass), from one batch loss
+            where the family has a one pass, else one replay of the loss per sample; a loss
+            that runs only in training mode (Deformable DETR, DINO, VFNet, RepPoints, YOLACT)
+            runs its heads again, in training mode without noise.
         probe_shape (Sequence[int], optional): Shape of one input, without the batch dimension,
             for the dry pass that reads ``in_channels``, e.g. ``(1, 28, 28)``. By default
             ``(C, S, S)`` with C the input channels of the architecture's first 2-D convolution
@@ -90,6 +92,11 @@ class LearningLoss(BaseModel):
             architecture = MODELS.build(architecture)
         super().__init__(data_preprocessor=architecture.data_preprocessor, init_cfg=init_cfg)
         self.architecture = architecture
+        # First: an architecture the per-sample computation refuses fails with its reason.
+        self.adapter = get_adapter(architecture, per_sample)
+        self.adapter.prepare(architecture)
+        print_log(f'LearningLoss: per-sample losses of {describe(architecture)} by '
+                  f'{self.adapter.path(architecture)}.', logger='current')
         self.taps = FeatureTaps(architecture, default_taps(architecture) if taps is None else taps)
         loss_prediction_head = dict(loss_prediction_head)
         if loss_prediction_head.get('in_channels') is None:
@@ -99,10 +106,6 @@ class LearningLoss(BaseModel):
         self.loss_prediction_loss = MODELS.build(loss)
         self.val_target_loss = val_target_loss
         self.global_ranking = global_ranking
-        self.adapter = get_adapter(architecture, per_sample)
-        self.adapter.prepare(architecture)
-        print_log(f'LearningLoss: per-sample losses of {describe(architecture)} by '
-                  f'{self.adapter.path(architecture)}.', logger='current')
         #: Set by StopLossGradHook: the head then learns from detached features only.
         self.detach_taps = False
         #: Frame of the evaluation samples' ground truth, see :meth:`read_eval_pipeline`.
@@ -197,12 +200,13 @@ class LearningLoss(BaseModel):
         target_loss = None
         if with_targets:
             # Replayed on the features and head outputs predict computed (its first
-            # extract_feat call: the unflipped inputs), so validation runs them once.
+            # extract_feat call: the unflipped inputs), so validation runs them once; in
+            # training mode without noise where the loss runs only there.
             targets = data_samples if self.eval_gt_frame == 'input' else \
                 self.adapter.in_input_frame(data_samples)
             with torch.no_grad():
-                target_loss = self.adapter.replay(self.architecture, inputs, targets, feats[0],
-                                                  head_outputs)
+                target_loss = self.adapter.validation_targets(self.architecture, inputs, targets,
+                                                              feats[0], head_outputs)
         for i, result in enumerate(results):
             result.pred_loss = pred_loss[i].detach()
             if target_loss is not None:

@@ -8,7 +8,7 @@ from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss,
                        computes_pose_head_loss, computes_ssd_loss, dense_head_terms,
                        faster_rcnn_terms, pose_loss_terms, ssd_image_terms, uses_cls_head_loss)
 from mmlearnloss.registry import PER_SAMPLE
-from .replay import ReplayAdapter, head_outputs_as
+from .replay import ReplayAdapter, head_outputs_as, replay_rng
 
 
 @PER_SAMPLE.register_module()
@@ -30,7 +30,8 @@ class ImageClassifierAdapter(ReplayAdapter):
 
     def replay(self, model, inputs, data_samples, feats, head_outputs=None):
         if uses_cls_head_loss(model):
-            with head_outputs_as(head_outputs or {}, feats):
+            # seeded as a replay: a head's dropout (MobileNetV3) leaves training's stream alone
+            with head_outputs_as(head_outputs or {}, feats), replay_rng(self.seed, inputs.device):
                 losses = model.head.loss(feats, data_samples, reduction_override='none')
             if losses['loss'].shape == (len(data_samples), ):
                 return losses['loss']
@@ -156,6 +157,23 @@ class TopdownPoseEstimatorAdapter(ReplayAdapter):
 
     def uncertainty(self, model, inputs, data_samples):
         return keypoint_entropy(model, inputs)
+
+
+@PER_SAMPLE.register_module()
+class SelfSupervisorAdapter(ReplayAdapter):
+    """mmpretrain self-supervised algorithms (``BaseSelfSupervisor``: MoCo, SimCLR, BYOL, MAE,
+    ...): refused when the wrapper is built."""
+
+    architectures = ('BaseSelfSupervisor', )
+
+    def prepare(self, model):
+        raise TypeError(
+            f'{type(model).__name__} is a self-supervised algorithm (mmpretrain '
+            f'BaseSelfSupervisor): it learns without labels, so choosing which samples to label '
+            f'cannot improve it, and its loss is not one per sample (contrastive methods such as '
+            f'MoCo and SimCLR compare each view with the rest of the batch or a queue of earlier '
+            f'batches). Wrap the supervised model that uses its backbone instead (an '
+            f'ImageClassifier, a detector or a pose estimator).')
 
 
 def get_adapter(model: nn.Module, per_sample=None) -> ReplayAdapter:

@@ -19,7 +19,12 @@ Replays run without gradients, with BatchNorm layers on their running statistics
 one has no usable batch statistics), on copies of the buffers and with every random generator
 seeded (RoI samplers, DINO's denoising noise, dropout) and restored after: a replay is a
 function of its sample alone, changes no model state and leaves training's random stream as it
-was.
+was. Whatever the loss does to its inputs, the batch loss and each replay work on copies of the
+data samples (:func:`sample_copy`), and each replay starts from the counters modules keep in
+plain attributes as the training step found them (:func:`counters`, DDOD's positives per
+level). A loss that runs only in training mode, or whose heads' forward reads the mode, gets its
+validation targets replayed in training mode without noise
+(:meth:`ReplayAdapter.validation_targets`).
 
 This module is that engine. :mod:`.one_pass` reads the per-sample losses from the batch loss
 where the framework's computation already holds them; :mod:`.families` adds what truly differs
@@ -28,13 +33,17 @@ strategy's uncertainty from :mod:`.entropy`), picked by the architecture's class
 registered base class (``architectures``) in :data:`mmlearnloss.registry.PER_SAMPLE`, or named
 by a config: ``LearningLoss(per_sample='ReplayAdapter')``.
 """
+import inspect
 import random
 from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from mmlearnloss.registry import PER_SAMPLE
@@ -190,6 +199,62 @@ def buffers_restored(model: nn.Module) -> Iterator[None]:
             module._buffers[name] = buf
 
 
+_NUMBERS = (int, float)  # not bool: flags are settings, not counts
+
+
+def counters(model: nn.Module) -> Dict[Tuple[nn.Module, str], object]:
+    """The numbers and lists of numbers that the modules of ``model`` keep in plain attributes
+    (lists copied): state a loss may update outside the buffers. mmdet's ``DDODHead`` adds each
+    level's positives to ``cls_num_pos_samples_per_level`` at every loss call and weighs the
+    levels by them. PyTorch's own layers are skipped: they keep configuration only."""
+    found = {}
+    for module in model.modules():
+        if type(module).__module__.startswith('torch.'):
+            continue
+        for name, value in vars(module).items():
+            kind = type(value)
+            if kind in _NUMBERS:
+                found[(module, name)] = value
+            elif kind is list and value and all(type(v) in _NUMBERS for v in value):
+                found[(module, name)] = list(value)
+    return found
+
+
+@contextmanager
+def counters_restored(model: nn.Module, start: Optional[dict] = None) -> Iterator[None]:
+    """Keep the block's changes to :func:`counters` out of the model. The block starts from
+    copies of ``start`` (an earlier :func:`counters`) when given, from the model's own else."""
+    start = counters(model) if start is None else start
+    own = {(module, name): vars(module)[name] for module, name in start
+           if name in vars(module)}
+    for (module, name), value in start.items():
+        vars(module)[name] = list(value) if type(value) is list else value
+    try:
+        yield
+    finally:
+        for (module, name), value in own.items():
+            vars(module)[name] = value
+
+
+def sample_copy(sample):
+    """``sample`` (a data sample) with itself and every data element nested in it
+    (``gt_instances``, ``gt_instance_labels``, ...) new containers; tensors, arrays and masks
+    are shared.
+
+    A loss that sets a field of its samples (RTMDet-Ins's head replaces ``gt_instances.masks``
+    by a tensor) sets the copy's: the batch loss and each replay work on copies, so none sees
+    what another changed, and the caller's samples (the evaluator's, in validation) stay as
+    they were. No zoo loss changes a shared tensor in place (the zoo tests compare samples).
+    """
+    if not isinstance(sample, BaseDataElement):
+        return sample
+    copied = sample.clone()
+    for name, value in sample.items():
+        if isinstance(value, BaseDataElement):
+            setattr(copied, name, sample_copy(value))
+    return copied
+
+
 @contextmanager
 def kept_features(model: nn.Module) -> Iterator[list]:
     """Keep, in the yielded list, the output of every ``model.extract_feat`` call of the block."""
@@ -263,6 +328,61 @@ def batch_norms_frozen(model: nn.Module) -> Iterator[None]:
             module.train()
 
 
+def heads_reading_training(model: nn.Module) -> List[str]:
+    """The heads of ``model`` (direct submodules with a ``loss``) whose forward code reads
+    ``self.training``. Their eval-mode outputs may not be what their loss takes: mmdet's
+    FCOS-style heads with ``norm_on_bbox`` (CondInst's) scale their boxes by the stride in eval
+    mode only, SOLO's head upsamples and squashes its masks there, VFNet's, RepPoints' and
+    YOLACT's return other tensors."""
+    return [name for name, head in model.named_children()
+            if callable(getattr(head, 'loss', None)) and _forward_reads_training(type(head))]
+
+
+@lru_cache(maxsize=None)
+def _forward_reads_training(klass: type) -> bool:
+    for name in dir(klass):
+        method = getattr(klass, name, None)
+        if not name.startswith('forward') or not inspect.isfunction(method):
+            continue
+        try:
+            if 'self.training' in inspect.getsource(method):
+                return True
+        except (OSError, TypeError):  # no source (built in, compiled)
+            continue
+    return False
+
+
+def _is_noise(module: nn.Module) -> bool:
+    """Whether ``module`` draws random numbers in training mode: dropout of every kind,
+    ``nn.MultiheadAttention`` (its attention dropout follows its own ``training``), drop-path
+    and DropBlock."""
+    return isinstance(module, (nn.modules.dropout._DropoutNd, nn.MultiheadAttention)) or any(
+        word in type(module).__name__ for word in ('Dropout', 'DropPath', 'DropBlock'))
+
+
+@contextmanager
+def training_mode_without_noise(model: nn.Module) -> Iterator[None]:
+    """Training mode for the block, as far as a loss reads it, without what makes training
+    noisy: BatchNorm on its running statistics, dropout and drop-path off. Every module's mode
+    is as before after it.
+
+    For losses that run only in training mode (mmdet Deformable DETR and DINO build their loss
+    inputs there; VFNet's, RepPoints' and YOLACT's heads return what their loss takes there
+    only): their validation targets are computed so, on the features of an eval-mode pass,
+    which these layers make the same.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) or _is_noise(module):
+            module.training = False
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
 @PER_SAMPLE.register_module()
 class ReplayAdapter:
     """Per-sample losses by replaying the architecture's ``loss`` on each sample's features.
@@ -277,6 +397,10 @@ class ReplayAdapter:
 
     #: Seed of every replay's random generators: a replay is a function of its sample alone.
     seed = 0
+
+    #: Whether validation targets are replayed in training mode: set by
+    #: :meth:`validation_targets` on the first batch that needs it.
+    loss_in_training_mode = False
 
     def prepare(self, model: nn.Module) -> None:
         """Called once when the model is wrapped: fail early if the mechanism cannot work."""
@@ -307,20 +431,31 @@ class ReplayAdapter:
     def loss(self, model: nn.Module, inputs, data_samples,
              per_sample: bool = True) -> Tuple[LossDict, Optional[Tensor]]:
         """The architecture's loss dict (with gradients) and the per-sample losses [B] (None
-        without ``per_sample``)."""
+        without ``per_sample``).
+
+        Where replays follow, the batch loss works on copies of the samples
+        (:func:`sample_copy`) and the replays start from the counters as the batch loss found
+        them (:func:`counters`): a sample's loss is its own, whatever the batch loss changed.
+        One-pass families (none changes its samples or counts) skip both.
+        """
         one_pass = self.one_pass(model) if per_sample else None
+        replays = per_sample and one_pass is None
+        start = counters(model) if replays else None
+        batch_samples = [sample_copy(sample) for sample in data_samples] if replays \
+            else data_samples
         with kept_features(model) as calls, \
                 (one_pass(model) if one_pass else nullcontext()) as per_image:
             try:
-                losses = model.loss(inputs, data_samples)
+                losses = model.loss(inputs, batch_samples)
             except Exception as exc:
                 if model.training:
                     raise
                 raise RuntimeError(
                     f'{describe(model)}.loss fails in eval mode ({type(exc).__name__}: {exc}). '
-                    f'Some architectures (mmdet Deformable DETR, DINO) build their '
-                    f'loss inputs only in training mode: validate them without target losses, '
-                    f'LearningLoss(val_target_loss=False).') from exc
+                    f'Some losses run only in training mode (mmdet Deformable DETR, DINO, '
+                    f'VFNet, RepPoints, YOLACT): call it in training mode. Validation target '
+                    f'losses (LearningLoss.predict) are computed in training mode without noise '
+                    f'by themselves where the loss needs it.') from exc
         if len(calls) != 1:
             raise RuntimeError(
                 f'{describe(model)}.loss called extract_feat {len(calls)} times; per-sample '
@@ -330,7 +465,7 @@ class ReplayAdapter:
         targets = per_image(len(data_samples)) if one_pass else None
         if targets is not None:
             return losses, targets.detach()
-        with torch.no_grad():
+        with torch.no_grad(), counters_restored(model, start):
             targets = self.replay(model, inputs, data_samples, calls[0])
         return losses, targets
 
@@ -368,9 +503,9 @@ class ReplayAdapter:
             with extract_feat_as(model, lambda *args, **kwargs: feats), \
                     head_outputs_as(head_outputs or {}, feats), \
                     replay_rng(self.seed, _device_of(inputs, feats)), \
-                    batch_norms_frozen(model), buffers_restored(model), process_local(), \
-                    one_pass(model) as per_image:
-                model.loss(inputs, data_samples)
+                    batch_norms_frozen(model), buffers_restored(model), \
+                    counters_restored(model), process_local(), one_pass(model) as per_image:
+                model.loss(inputs, [sample_copy(sample) for sample in data_samples])
                 targets = per_image(num)
             if targets is not None:
                 return targets
@@ -384,23 +519,67 @@ class ReplayAdapter:
         head_outputs = {module: output for module, output in (head_outputs or {}).items()
                         if batch_sizes(output) and set(batch_sizes(output)) == {num}}
         per_sample = []
+        start = counters(model)  # once: each sample starts from them
         for i in range(num):
             sample_feats = slice_batch(feats, i)
             try:
                 with extract_feat_as(model, lambda *args, **kwargs: sample_feats), \
                         head_outputs_as(head_outputs, sample_feats, i), \
                         replay_rng(self.seed, _device_of(inputs, feats)), \
-                        batch_norms_frozen(model), buffers_restored(model), process_local():
-                    per_sample.append(total_loss(model.loss(inputs[i:i + 1], [data_samples[i]])))
+                        batch_norms_frozen(model), buffers_restored(model), \
+                        counters_restored(model, start), process_local():
+                    per_sample.append(total_loss(
+                        model.loss(inputs[i:i + 1], [sample_copy(data_samples[i])])))
             except Exception as exc:
-                hint = '' if model.training else (
-                    ' If it needs training mode (mmdet Deformable DETR, DINO), validate without '
-                    'target losses: LearningLoss(val_target_loss=False).')
                 raise RuntimeError(
                     f'Cannot compute the per-sample loss of {describe(model)}: its loss failed '
-                    f'on sample {i} alone ({type(exc).__name__}: {exc}). '
-                    f'{register_hint(model)}.{hint}') from exc
+                    f'on sample {i} alone in {"training" if model.training else "eval"} mode '
+                    f'({type(exc).__name__}: {exc}). {register_hint(model)}.') from exc
         return torch.stack(per_sample)
+
+    def validation_targets(self, model: nn.Module, inputs, data_samples, feats,
+                           head_outputs: Optional[dict] = None) -> Tensor:
+        """:meth:`replay` for a predict (validation) pass, on its kept ``feats`` and
+        ``head_outputs``: in eval mode, or in training mode without noise where the loss needs
+        it (:func:`training_mode_without_noise`: no gradients, BatchNorm on running
+        statistics, dropout off, buffers and counters restored, the heads run again).
+
+        The loss needs training mode where it fails in eval mode (mmdet Deformable DETR and
+        DINO build their loss inputs in training mode only) or where a head's forward reads
+        ``self.training`` (:func:`heads_reading_training`: their eval outputs are not what
+        their loss takes). Found on the first batch and kept.
+        """
+        if model.training:
+            return self.replay(model, inputs, data_samples, feats, head_outputs)
+        reading = [] if self.loss_in_training_mode else heads_reading_training(model)
+        eval_error = None
+        if not self.loss_in_training_mode and not reading:
+            try:
+                return self.replay(model, inputs, data_samples, feats, head_outputs)
+            except Exception as exc:  # retried in training mode below
+                eval_error = exc
+        try:
+            with training_mode_without_noise(model):
+                targets = self.replay(model, inputs, data_samples, feats)
+        except Exception as exc:
+            if eval_error is None:
+                raise
+            raise RuntimeError(
+                f'Cannot compute the validation target losses of {describe(model)}: its loss '
+                f'fails in eval mode ({eval_error.__cause__ or eval_error}) and in training '
+                f'mode without noise ({exc.__cause__ or exc}). {register_hint(model)}, or '
+                f'validate without target losses: LearningLoss(val_target_loss=False).') from exc
+        if not self.loss_in_training_mode:
+            self.loss_in_training_mode = True
+            cause = eval_error.__cause__ or eval_error if eval_error is not None else None
+            why = (f'its loss fails in eval mode ({type(cause).__name__}: {cause})'
+                   if cause is not None else
+                   f'the forward of {", ".join(reading)} reads self.training')
+            print_log(f'LearningLoss: validation target losses of {describe(model)} are '
+                      f'computed in training mode without noise (no gradients, BatchNorm on '
+                      f'running statistics, dropout off, nothing updated): {why}.',
+                      logger='current')
+        return targets
 
     def uncertainty(self, model: nn.Module, inputs, data_samples) -> Tensor:
         raise NotImplementedError(
