@@ -520,21 +520,25 @@ class ReplayAdapter:
                         if batch_sizes(output) and set(batch_sizes(output)) == {num}}
         per_sample = []
         start = counters(model)  # once: each sample starts from them
-        for i in range(num):
-            sample_feats = slice_batch(feats, i)
-            try:
-                with extract_feat_as(model, lambda *args, **kwargs: sample_feats), \
-                        head_outputs_as(head_outputs, sample_feats, i), \
-                        replay_rng(self.seed, _device_of(inputs, feats)), \
-                        batch_norms_frozen(model), buffers_restored(model), \
-                        counters_restored(model, start), process_local():
-                    per_sample.append(total_loss(
-                        model.loss(inputs[i:i + 1], [sample_copy(data_samples[i])])))
-            except Exception as exc:
-                raise RuntimeError(
-                    f'Cannot compute the per-sample loss of {describe(model)}: its loss failed '
-                    f'on sample {i} alone in {"training" if model.training else "eval"} mode '
-                    f'({type(exc).__name__}: {exc}). {register_hint(model)}.') from exc
+        device = _device_of(inputs, feats)
+        # Once per batch: BatchNorm frozen, a world of one. Per sample: the random streams,
+        # buffers and counters each replay starts from.
+        with batch_norms_frozen(model), process_local():
+            for i in range(num):
+                sample_feats = slice_batch(feats, i)
+                try:
+                    with extract_feat_as(model, lambda *args, **kwargs: sample_feats), \
+                            head_outputs_as(head_outputs, sample_feats, i), \
+                            replay_rng(self.seed, device), buffers_restored(model), \
+                            counters_restored(model, start):
+                        per_sample.append(total_loss(
+                            model.loss(inputs[i:i + 1], [sample_copy(data_samples[i])])))
+                except Exception as exc:
+                    raise RuntimeError(
+                        f'Cannot compute the per-sample loss of {describe(model)}: its loss '
+                        f'failed on sample {i} alone in '
+                        f'{"training" if model.training else "eval"} mode '
+                        f'({type(exc).__name__}: {exc}). {register_hint(model)}.') from exc
         return torch.stack(per_sample)
 
     def validation_targets(self, model: nn.Module, inputs, data_samples, feats,
