@@ -419,6 +419,35 @@ def test_the_wrapper_takes_the_one_pass_path_exactly_for_the_families_that_have_
 
 
 @zoo_where(lambda case: case.one_pass)
+def test_the_one_pass_leaves_the_framework_batch_loss_and_its_gradients_as_they_are(zoo):
+    # The one pass computes some loss terms once, unreduced, and reduces them itself.
+    def step(loss_fn):
+        zoo.arch.zero_grad(set_to_none=True)
+        with zoo.comparison_mode(), counters_restored(zoo.arch), \
+                replay_rng(zoo.model.adapter.seed, zoo.inputs.device):
+            losses = loss_fn()
+            total_loss(losses).backward()
+        grads = {name: p.grad.clone() for name, p in zoo.arch.named_parameters()
+                 if p.grad is not None}
+        zoo.arch.zero_grad(set_to_none=True)
+        flat = {key: torch.cat([v.detach().reshape(-1) for v in
+                                (value if isinstance(value, (list, tuple)) else [value])])
+                for key, value in losses.items()}  # SSD: a list of per-image terms
+        return flat, grads
+
+    plain, plain_grads = step(lambda: zoo.arch.loss(zoo.inputs, zoo.samples))
+    wrapped, wrapped_grads = step(
+        lambda: zoo.model.adapter.loss(zoo.arch, zoo.inputs, zoo.samples)[0])
+    assert set(wrapped) == set(plain)
+    for key in plain:
+        torch.testing.assert_close(wrapped[key], plain[key], rtol=1e-5, atol=1e-7, msg=key)
+    assert plain_grads and set(wrapped_grads) == set(plain_grads)
+    for name in plain_grads:
+        torch.testing.assert_close(wrapped_grads[name], plain_grads[name], rtol=1e-4,
+                                   atol=1e-6, msg=name)
+
+
+@zoo_where(lambda case: case.one_pass)
 def test_one_pass_losses_equal_the_replay_of_each_sample(zoo):
     with zoo.comparison_mode(), torch.no_grad():
         feats = zoo.arch.extract_feat(zoo.inputs)

@@ -40,10 +40,12 @@ class LossPredictionHead(BaseModule):
                              f'got {in_channels!r}')
         self.in_channels: List[int] = [int(c) for c in in_channels]
         self.mid_channels = mid_channels
-        # nn.ModuleList (not a Python list) so the branches are registered and trained.
+        # nn.ModuleList (not a Python list) so the branches are registered and trained. Each
+        # branch's ReLU is applied once to the concatenation (the same values, one operation
+        # instead of one per branch); the Sequential keeps the checkpoint keys
+        # ``branches.<i>.0.*`` of modules built with a ReLU per branch.
         self.branches = nn.ModuleList(
-            nn.Sequential(nn.Linear(c, mid_channels), nn.ReLU(inplace=True))
-            for c in self.in_channels)
+            nn.Sequential(nn.Linear(c, mid_channels)) for c in self.in_channels)
         self.fc = nn.Linear(mid_channels * len(self.in_channels), 1)
 
     def forward(self, feats: Sequence[Tensor]) -> Tensor:
@@ -53,7 +55,7 @@ class LossPredictionHead(BaseModule):
         # predicted losses tie, and ties reorder the top K of a selection.
         with torch.autocast(device_type=feats[0].device.type, enabled=False):
             pooled = [branch(self.pool(f.float())) for branch, f in zip(self.branches, feats)]
-            return self.fc(torch.cat(pooled, dim=1)).squeeze(1)
+            return self.fc(torch.relu(torch.cat(pooled, dim=1))).squeeze(1)
 
     @staticmethod
     def pool(feat: Tensor) -> Tensor:

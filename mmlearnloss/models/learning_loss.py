@@ -182,11 +182,10 @@ class LearningLoss(BaseModel):
             pred_loss, target_loss = gather_batch(pred_loss, target_loss)
         losses = dict(losses)
         # The global batch's loss, with gradients that DDP's mean over ranks makes global too.
-        losses['loss_pred'] = scale_for_ddp_mean(
-            self.loss_prediction_loss(pred_loss, target_loss), world)
-        losses['rank_acc'] = self.loss_prediction_loss.accuracy(pred_loss, target_loss)
-        losses['nan_targets'] = self.loss_prediction_loss.count_invalid(target_loss).to(
-            pred_loss.dtype)
+        loss, accuracy, invalid = self.loss_prediction_loss.measure(pred_loss, target_loss)
+        losses['loss_pred'] = scale_for_ddp_mean(loss, world)
+        losses['rank_acc'] = accuracy
+        losses['nan_targets'] = invalid.to(pred_loss.dtype)
         return losses
 
     def predict(self, inputs: Tensor, data_samples=None) -> list:

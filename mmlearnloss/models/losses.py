@@ -76,28 +76,36 @@ def pair_accuracy(pred_loss: Tensor, target_loss: Tensor, pairs: str = 'halves')
     return (agree + 0.5 * (pred_i == pred_j).float()).mean()
 
 
+def finite_order(target_loss: Tensor) -> Tuple[Tensor, Tensor]:
+    """The batch's finite samples first, in order (indices of all B), and their number.
+
+    ``target - target`` is 0 for a finite target and NaN for NaN and the infinities, which a
+    stable ascending sort puts last: no boolean indexing, so no host-device synchronisation.
+    """
+    key = target_loss - target_loss
+    return torch.argsort(key, stable=True), (key == 0).sum()
+
+
 def finite_pairs(target_loss: Tensor, pairs: str = 'halves') -> Tuple[Tensor, Tensor, Tensor]:
     """The pairs :func:`make_pairs` gives on the batch without its non-finite targets, as
-    indices ``(i, j)`` into the whole batch and a 0/1 weight per pair (0: not a pair).
-
-    No boolean indexing, so no host-device synchronisation: the finite samples are moved to the
-    front in order by a stable sort, and the pairs that their count leaves out are weighted 0.
+    indices ``[2, P]`` into the whole batch (row 0: i, row 1: j), a 0/1 weight per pair (0: not
+    a pair) and the number of finite targets. No host-device synchronisation: the pairs their
+    number leaves out are weighted 0 (see :func:`finite_order`).
     """
     check_pairs(pairs)
     n = target_loss.shape[0]
-    finite = torch.isfinite(target_loss)
-    order = torch.argsort((~finite).to(torch.uint8), stable=True)  # finite first, in order
-    kept = finite.sum()
+    order, kept = finite_order(target_loss)
     if pairs == 'halves':
         first = torch.arange(n // 2, device=target_loss.device)
         half = kept // 2
-        i, j = order[first], order[(first + half).clamp_max(max(n - 1, 0))]
+        pair = order[torch.stack([first, (first + half).clamp_max(max(n - 1, 0))])]
         valid = first < half
     else:
-        first, second = torch.triu_indices(n, n, offset=1, device=target_loss.device)
-        i, j = order[first], order[second]
-        valid = (second < kept) & (target_loss[i] != target_loss[j])
-    return i, j, valid.to(torch.float32)
+        positions = torch.triu_indices(n, n, offset=1, device=target_loss.device)
+        pair = order[positions]
+        ends = target_loss[pair]
+        valid = (positions[1] < kept) & (ends[0] != ends[1])
+    return pair, valid.to(torch.float32), kept
 
 
 def weighted_mean(values: Tensor, weights: Tensor) -> Tensor:
@@ -183,21 +191,38 @@ class LossPredictionLoss(nn.Module):
 
         Samples with a non-finite target are left out (see :meth:`count_invalid`).
         """
+        return self.measure(pred_loss, target_loss)[0]
+
+    def measure(self, pred_loss: Tensor, target_loss: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """``(loss, accuracy, invalid)`` of one batch from one set of pairs: the loss as
+        :meth:`forward`, the ranking accuracy as :meth:`accuracy` and the number of
+        non-finite targets as :meth:`count_invalid`, all tensors computed without host syncs
+        (the training step logs the last two)."""
         if pred_loss.shape != target_loss.shape:
             raise ValueError(f'pred_loss and target_loss must have the same shape, got '
                              f'{tuple(pred_loss.shape)} and {tuple(target_loss.shape)}')
-        # ranking_loss / F.mse_loss on the finite targets, written without host syncs.
+        # ranking_loss / F.mse_loss / pair_accuracy on the finite targets, without host syncs.
         target_loss = target_loss.detach()
+        pair, valid, kept = finite_pairs(target_loss, self.pairs)
+        invalid = target_loss.shape[0] - kept
+        preds, targets = pred_loss[pair], target_loss[pair]
+        later = targets[0] > targets[1]
         if self.mode == 'ranking':
-            i, j, valid = finite_pairs(target_loss, self.pairs)
-            sign = torch.where(target_loss[i] > target_loss[j], 1.0, -1.0).to(pred_loss.dtype)
-            terms = F.relu(-sign * (pred_loss[i] - pred_loss[j]) + self.margin)
+            sign = torch.where(later, 1.0, -1.0).to(pred_loss.dtype)
+            terms = F.relu(self.margin - sign * (preds[0] - preds[1]))
             loss = weighted_mean(terms, valid.to(terms.dtype))
         else:
-            finite = torch.isfinite(target_loss)
+            finite = (target_loss - target_loss) == 0
             error = torch.where(finite, pred_loss - target_loss, pred_loss * 0.)
             loss = weighted_mean(error**2, finite.to(error.dtype))
-        return loss * self.loss_weight
+        preds = preds.detach()
+        if self.pairs == 'halves':
+            agree = (preds[0] > preds[1]) == later
+        else:
+            agree = (torch.sign(preds[0] - preds[1]) == torch.sign(targets[0] - targets[1])) \
+                + 0.5 * (preds[0] == preds[1])
+        accuracy = (agree * valid).sum() / valid.sum()
+        return loss * self.loss_weight, accuracy, invalid
 
     @staticmethod
     def count_invalid(target_loss: Tensor) -> Tensor:
@@ -208,13 +233,4 @@ class LossPredictionLoss(nn.Module):
     def accuracy(self, pred_loss: Tensor, target_loss: Tensor) -> Tensor:
         """Ranking accuracy over the same pairs the loss uses (finite targets only); NaN when
         there is no pair. :func:`pair_accuracy` on the finite targets, without host syncs."""
-        pred_loss, target_loss = pred_loss.detach(), target_loss.detach()
-        i, j, valid = finite_pairs(target_loss, self.pairs)
-        pred_i, pred_j, target_i, target_j = pred_loss[i], pred_loss[j], target_loss[i], \
-            target_loss[j]
-        if self.pairs == 'halves':
-            agree = ((pred_i > pred_j) == (target_i > target_j)).float()
-        else:
-            agree = (torch.sign(pred_i - pred_j) == torch.sign(target_i - target_j)).float() \
-                + 0.5 * (pred_i == pred_j).float()
-        return (agree * valid).sum() / valid.sum()
+        return self.measure(pred_loss.detach(), target_loss)[1]

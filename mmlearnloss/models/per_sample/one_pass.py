@@ -1,11 +1,13 @@
 """Per-sample losses read from the batch loss itself, where the framework's computation already
 holds each sample's terms: no replay per sample."""
 import inspect
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional
 
 import torch
 from torch import Tensor, nn
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from .replay import batch_sizes, describe, methods_replaced, slice_batch
 
@@ -114,9 +116,10 @@ def computes_pose_head_loss(model: nn.Module) -> bool:
 def pose_loss_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
     """Record the calls of an mmpose head's ``loss_module`` around ``model.loss``.
 
-    The head's forward runs once for the batch; its loss module is then called on each
-    sample's slice of what it was given (predictions, targets, keypoint weights), which is the
-    sample's loss computed alone, without running the head again: a few operations per sample.
+    The head's forward runs once for the batch; its loss module is then run on each sample's
+    slice of what it was given (predictions, targets, keypoint weights), which is the sample's
+    loss computed alone, without running the head again: vectorised over the samples
+    (:func:`each_sample`), a few operations for the whole batch.
     Yields a function of the batch size returning [B], or None if a call was given anything
     not batch-first.
     """
@@ -135,12 +138,38 @@ def pose_loss_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tenso
                             for _, args, kwargs in calls):
             return None
         with torch.no_grad():
-            return torch.stack([
-                sum(forward(*slice_batch(args, i), **slice_batch(kwargs, i)).reshape(())
-                    for forward, args, kwargs in calls) for i in range(num)])
+            return sum(each_sample(forward, args, kwargs, num) for forward, args, kwargs in calls)
 
     with methods_replaced('forward', {module: recording(module.forward) for module in modules}):
         yield per_sample
+
+
+def each_sample(loss_fn: Callable, args: tuple, kwargs: dict, num: int) -> Tensor:
+    """[B] values of ``loss_fn`` on each sample's slice (batch dim kept) of its batch-first
+    tensor arguments: one vectorised call for the whole batch (``torch.func.vmap``), or the
+    slices one by one where vmap cannot run the loss (Python control flow on tensor values)."""
+    leaves, spec = tree_flatten((args, kwargs))
+    where = [k for k, leaf in enumerate(leaves) if isinstance(leaf, Tensor)]
+
+    def alone(*sample: Tensor) -> Tensor:
+        filled = list(leaves)
+        for k, tensor in zip(where, sample):
+            filled[k] = tensor
+        sample_args, sample_kwargs = tree_unflatten(filled, spec)
+        return loss_fn(*sample_args, **sample_kwargs).reshape(())
+
+    try:
+        # Each vmapped call sees [1, ...]: the sample's slice with its batch dim. An operation
+        # vmap has no batching rule for (kl_div: SimCC's loss) it runs sample by sample, with
+        # the same values; its warning about that says nothing a user can act on.
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='There is a performance drop because we '
+                                    'have not yet implemented the batching rule')
+            return torch.func.vmap(alone)(*(leaves[k].unsqueeze(1) for k in where))
+    except RuntimeError:
+        return torch.stack([
+            loss_fn(*slice_batch(args, i), **slice_batch(kwargs, i)).reshape(())
+            for i in range(num)])
 
 
 #: mmdet loss modules whose 'mean' with an ``avg_factor`` is the sum of what they return with
@@ -181,17 +210,29 @@ def computes_faster_rcnn_loss(model: nn.Module) -> bool:
 
 
 @contextmanager
-def _unreduced(modules: list, outputs: list) -> Iterator[None]:
-    """Inside the block, the loss ``modules`` return (and append to ``outputs``) their
-    unreduced terms."""
+def _terms_once(modules: list, outputs: list) -> Iterator[None]:
+    """Inside the block, each loss module of ``modules`` computes its terms once, unreduced
+    (``reduction_override='none'``: weights and ``loss_weight`` applied), appends
+    ``(module, terms)`` to ``outputs`` and returns them reduced as mmdet's 'mean' with an
+    ``avg_factor`` reduces them (:data:`SUMMING_LOSSES`): the sum over ``avg_factor + eps``, or
+    mmdet's 0-dim zero as it is. The batch loss and each image's terms from one call. A call
+    reduced any other way is made as asked, and its terms computed once more."""
 
-    def unreduced(forward):
+    def once(module, forward):
         def run(*args, **kwargs):
-            outputs.append(forward(*args, **dict(kwargs, reduction_override='none')))
-            return outputs[-1]
+            unreduced = dict(kwargs, reduction_override='none')
+            if kwargs.get('reduction_override') is not None or kwargs.get('avg_factor') is None \
+                    or getattr(module, 'reduction', None) != 'mean':
+                out = forward(*args, **kwargs)
+                with torch.no_grad():
+                    outputs.append((module, forward(*args, **unreduced)))
+                return out
+            terms = forward(*args, **unreduced)
+            outputs.append((module, terms.detach()))
+            return terms if terms.dim() == 0 else terms.sum() / (kwargs['avg_factor'] + EPS)
         return run
 
-    with methods_replaced('forward', {module: unreduced(module.forward) for module in modules}):
+    with methods_replaced('forward', {module: once(module, module.forward) for module in modules}):
         yield
 
 
@@ -213,19 +254,19 @@ def anchor_head_terms(head: nn.Module) -> Iterator[Callable[[int], Optional[Tens
     """Record mmdet's ``AnchorHead`` loss image by image (RetinaNet, RPN).
 
     The loss is computed per level on the anchors of all images, flattened image by image,
-    divided by the batch's ``avg_factor``. Each level's terms are computed once more, without
-    gradients and unreduced, and summed per image; an image alone would divide them by its own
-    ``avg_factor`` (its sampling result's, recorded from ``_get_targets_single``).
+    divided by the batch's ``avg_factor``. Each level's terms are computed once, unreduced, and
+    reduced to the batch's loss (:func:`_terms_once`); summed per image, an image alone would
+    divide them by its own ``avg_factor`` (its sampling result's, recorded from
+    ``_get_targets_single``).
     """
     levels = []
     loss_single = head.loss_by_feat_single
 
     def recording_loss(*args, **kwargs):
-        out = loss_single(*args, **kwargs)
         terms = []
-        with torch.no_grad(), _unreduced([head.loss_cls, head.loss_bbox], terms):
-            loss_single(*args, **kwargs)
-        levels.append(terms)
+        with _terms_once([head.loss_cls, head.loss_bbox], terms):
+            out = loss_single(*args, **kwargs)
+        levels.append([t for _, t in terms])
         return out
 
     def per_image(num: int) -> Optional[Tensor]:
@@ -248,33 +289,31 @@ def roi_bbox_terms(bbox_head: nn.Module) -> Iterator[Callable[[int], Optional[Te
 
     The batch loss divides the classification terms by the batch's sampled RoIs and the box
     terms by its RoIs; an image alone divides them by its own (``BBoxHead.loss``): its terms,
-    computed once more unreduced without gradients, are summed by RoI image and divided so.
+    computed once unreduced (:func:`_terms_once`), are summed by RoI image and divided so.
     """
-    recorded = []
+    recorded, terms = [], []
     loss = bbox_head.loss
 
     def recording(*args, **kwargs):
-        recorded.append((args, kwargs))
-        return loss(*args, **kwargs)
+        recorded.append(args)
+        with _terms_once([bbox_head.loss_cls, bbox_head.loss_bbox], terms):
+            return loss(*args, **kwargs)
 
     def per_image(num: int) -> Optional[Tensor]:
-        if len(recorded) != 1:
+        cls_terms = [t for module, t in terms if module is bbox_head.loss_cls]
+        box_terms = [t for module, t in terms if module is bbox_head.loss_bbox]
+        if len(recorded) != 1 or len(cls_terms) != 1 or len(box_terms) > 1:
             return None
-        args, kwargs = recorded[0]
-        cls_score, bbox_pred, rois, labels, label_weights = args[:5]
-        with torch.no_grad():
-            terms = loss(*args, **dict(kwargs, reduction_override='none'))
-        if set(terms) - {'acc'} != {'loss_cls', 'loss_bbox'}:
-            return None
+        cls_score, bbox_pred, rois, labels, label_weights = recorded[0][:5]
         image = rois[:, 0].long()
         zeros = cls_score.new_zeros(num)
         sampled = zeros.index_add(0, image, (label_weights > 0).to(zeros))
         total = zeros.index_add(0, image, torch.ones_like(image, dtype=zeros.dtype))
-        cls = zeros.index_add(0, image, terms['loss_cls'].reshape(len(image), -1).sum(1))
+        cls = zeros.index_add(0, image, cls_terms[0].reshape(len(image), -1).sum(1))
         positive = (labels >= 0) & (labels < bbox_head.num_classes)
-        box_terms = terms['loss_bbox']
-        box = zeros if box_terms.dim() == 0 else zeros.index_add(
-            0, image[positive], box_terms.reshape(int(positive.sum()), -1).sum(1))
+        # No box terms: mmdet had no positive RoI and did not call its box loss.
+        box = zeros if not box_terms or box_terms[0].dim() == 0 else zeros.index_add(
+            0, image[positive], box_terms[0].reshape(int(positive.sum()), -1).sum(1))
         return cls / (sampled.clamp_min(1) + EPS) + box / (total + EPS)
 
     with methods_replaced('loss', {bbox_head: recording}):
