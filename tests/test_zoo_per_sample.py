@@ -29,8 +29,8 @@ import mmdet
 import mmpose
 import mmpretrain
 from mmlearnloss.models import FeatureTaps, LearningLoss
-from mmlearnloss.models.per_sample import replay_rng, total_loss
-from mmlearnloss.models.per_sample.replay import (counters, counters_restored,
+from mmlearnloss.models.per_sample import kept_features, replay_rng, total_loss
+from mmlearnloss.models.per_sample.replay import (batch_independent, counters, counters_restored,
                                                   training_mode_without_noise)
 
 CONFIG_ROOTS = {
@@ -552,6 +552,27 @@ def forwards_counted(arch):
     finally:
         for child in children.values():
             del child.forward
+
+
+@zoo_where(lambda case: not case.one_pass)
+def test_training_replays_reuse_the_batch_head_outputs_of_heads_that_compute_each_sample_alone(
+        zoo):
+    model, arch = zoo.model, zoo.arch
+    model.train()
+    with torch.no_grad(), counters_restored(arch), kept_features(arch) as feats, \
+            forwards_counted(arch) as counted:
+        _, targets = model.adapter.loss(arch, zoo.inputs, zoo.samples)
+    with torch.no_grad(), counters_restored(arch):
+        replayed = model.adapter.replay_each(arch, zoo.inputs, zoo.samples, feats[0])
+    torch.testing.assert_close(targets, replayed, rtol=1e-4, atol=1e-5)
+    # Heads on the features run once per batch where they compute each sample alone (no
+    # BatchNorm in training mode, no dropout), else once more per sample.
+    heads = {name: child for name, child in arch.named_children()
+             if name in ('head', 'bbox_head', 'rpn_head') and name in counted
+             and not (name == 'bbox_head' and (hasattr(arch, 'roi_head')
+                                               or hasattr(arch, 'decoder')))}
+    for name, head in heads.items():
+        assert counted[name] == (1 if batch_independent(head) else 1 + zoo.case.batch), name
 
 
 @zoo_where(lambda case: not case.validated_in_training_mode)

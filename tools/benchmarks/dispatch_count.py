@@ -87,32 +87,44 @@ def paper_counts(label, config, scope, batch_maker, batch):
     model.train()
     counts = dict(train=(step_operations(lambda: model.architecture.loss(inputs, samples), model),
                          step_operations(lambda: model(inputs, samples, mode='loss'), model)))
+    # λ=0: the loss prediction module trained on nothing, no targets: what the module costs.
+    weight = model.loss_prediction_loss.loss_weight
+    model.loss_prediction_loss.loss_weight = 0.0
+    counts['module'] = step_operations(lambda: model(inputs, samples, mode='loss'), model)
+    model.loss_prediction_loss.loss_weight = weight
     model.eval()
     counts['val'] = (
         predict_operations(lambda: model.architecture(inputs, samples, mode='predict')),
         predict_operations(lambda: model(inputs, samples, mode='predict')))
+    # The framework's own batch loss on the validation batch, which the targets are read from.
+    counts['framework_loss'] = predict_operations(
+        lambda: model.architecture.loss(inputs, samples))
     print(f'{label}, batch {batch}: per-sample losses by '
           f'{model.adapter.path(model.architecture)}', file=sys.stderr, flush=True)
     return counts
 
 
 def paper_table() -> list:
-    """Rows (label, batch, train plain, train wrapped, val plain, val wrapped)."""
+    """Rows (label, batch, train plain, train wrapped, train λ=0, val plain, val wrapped,
+    the framework's loss on the validation batch)."""
     rows = []
     for label, config, scope, maker, batch in PAPER:
         counts = paper_counts(label, config, scope, maker, batch)
-        rows.append((label, batch, *counts['train'], *counts['val']))
+        rows.append((label, batch, *counts['train'], counts['module'], *counts['val'],
+                     counts['framework_loss']))
     return rows
 
 
 def print_paper_table(rows) -> None:
     print('Dispatched operations (views excluded), wrapped / plain; targets: training <= 1.10x, '
-          'validation with target losses <= 1.15x')
+          'validation with target losses <= 1.15x.\n'
+          'λ=0: the loss prediction module alone (no targets, no ranking loss). Floor: plain '
+          'predict plus the framework\'s own loss on the batch, which the targets are read from.')
     print(f'{"config":<26}{"batch":>6}{"train plain":>13}{"wrapped":>10}{"ratio":>8}'
-          f'{"val plain":>11}{"wrapped":>10}{"ratio":>8}')
-    for label, batch, tp, tw, vp, vw in rows:
-        print(f'{label:<26}{batch:>6}{tp:>13}{tw:>10}{tw / tp:>7.2f}x{vp:>11}{vw:>10}'
-              f'{vw / vp:>7.2f}x')
+          f'{"λ=0":>8}{"ratio":>8}{"val plain":>11}{"wrapped":>10}{"ratio":>8}{"floor":>8}')
+    for label, batch, tp, tw, tm, vp, vw, fl in rows:
+        print(f'{label:<26}{batch:>6}{tp:>13}{tw:>10}{tw / tp:>7.2f}x{tm:>8}{tm / tp:>7.2f}x'
+              f'{vp:>11}{vw:>10}{vw / vp:>7.2f}x{(vp + fl) / vp:>7.2f}x')
 
 
 def main(argv=None) -> int:

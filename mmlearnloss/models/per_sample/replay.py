@@ -274,16 +274,19 @@ def kept_head_outputs(model: nn.Module, feats: list) -> Iterator[dict]:
     """Keep, in the yielded dict, the output of each direct submodule of ``model`` (a head)
     called on the first kept features ``feats[0]`` (see :func:`kept_features`), by module.
 
+    Only calls on the features alone count (``head(feats)``): a head given more (CondInst's
+    mask head, its positives) computes something a replay would compute otherwise.
     Wraps ``forward`` rather than hooking ``__call__``: heads call ``self.forward`` directly too
-    (mmpose's flip test). Outputs are copied: a predict step may post-process them in place.
+    (mmpose's flip test). Outputs are detached copies: a step may post-process them in place.
     """
     outputs = {}
 
     def keeping(module, forward):
         def keep(*args, **kwargs):
             output = forward(*args, **kwargs)
-            if module not in outputs and feats and args and args[0] is feats[0]:
-                outputs[module] = map_tensors(Tensor.clone, output)
+            if module not in outputs and feats and len(args) == 1 and not kwargs \
+                    and args[0] is feats[0]:
+                outputs[module] = map_tensors(lambda t: t.detach().clone(), output)
             return output
         return keep
 
@@ -308,6 +311,16 @@ def head_outputs_as(outputs: dict, feats, i: Optional[int] = None) -> Iterator[N
             module: reusing(module.forward, output if i is None else slice_batch(output, i))
             for module, output in outputs.items()}):
         yield
+
+
+def batch_independent(module: nn.Module) -> bool:
+    """Whether ``module``'s training-mode output for a sample depends on that sample alone
+    and draws nothing at random: no BatchNorm normalising by the batch, no dropout."""
+    return not any(
+        sub.training and (isinstance(sub, (nn.modules.batchnorm._BatchNorm,
+                                           nn.modules.dropout._DropoutNd))
+                          or 'Drop' in type(sub).__name__)  # mmcv's DropPath, DropBlock
+        for sub in module.modules())
 
 
 @contextmanager
@@ -444,6 +457,7 @@ class ReplayAdapter:
         batch_samples = [sample_copy(sample) for sample in data_samples] if replays \
             else data_samples
         with kept_features(model) as calls, \
+                (kept_head_outputs(model, calls) if replays else nullcontext({})) as outputs, \
                 (one_pass(model) if one_pass else nullcontext()) as per_image:
             try:
                 losses = model.loss(inputs, batch_samples)
@@ -465,8 +479,12 @@ class ReplayAdapter:
         targets = per_image(len(data_samples)) if one_pass else None
         if targets is not None:
             return losses, targets.detach()
+        # The replays take their slice of the batch's head outputs where a head computes each
+        # sample's alone (in training mode, BatchNorm would normalise by the batch).
+        outputs = {module: output for module, output in outputs.items()
+                   if not model.training or batch_independent(module)}
         with torch.no_grad(), counters_restored(model, start):
-            targets = self.replay(model, inputs, data_samples, calls[0])
+            targets = self.replay(model, inputs, data_samples, calls[0], outputs)
         return losses, targets
 
     def one_pass(self, model: nn.Module) -> Optional[Callable]:
@@ -487,8 +505,9 @@ class ReplayAdapter:
         """Each sample's total loss computed alone from its slice of ``feats``: by the
         family's :meth:`one_pass` where it has one, else by :meth:`replay_each`.
 
-        ``head_outputs`` (from :func:`kept_head_outputs`, eval mode only): heads' outputs on
-        ``feats``, which the replays slice instead of running those heads again.
+        ``head_outputs`` (from :func:`kept_head_outputs`): heads' outputs on ``feats``, which
+        the replays slice instead of running those heads again; in training mode only those of
+        :func:`batch_independent` heads.
         """
         num = len(data_samples)
         wrong = sorted(set(batch_sizes(feats)) - {num})
