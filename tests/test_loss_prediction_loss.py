@@ -65,7 +65,8 @@ def test_mse_mode_is_mean_squared_error():
 def test_nan_targets_are_left_out_and_counted():
     pred = torch.tensor([0.0, 9.0, 2.0, 9.0, 1.0])
     target = torch.tensor([1.0, float('nan'), 3.0, float('inf'), 0.0])
-    # finite samples: pred [0, 2, 1], target [1, 3, 0] -> one pair (0, 2): sign=-1, diff=-2 -> 0
+    # pairs (0, 2) and (1, 3): (1, 3) has non-finite targets and is left out; (0, 2): sign=-1,
+    # diff=-2 -> 0
     loss_fn = LossPredictionLoss()
     assert loss_fn(pred, target).item() == pytest.approx(0.0)
     assert LossPredictionLoss.count_invalid(target) == 2
@@ -150,9 +151,10 @@ def test_unknown_mode_and_shape_mismatch_fail_clearly():
 
 @pytest.mark.parametrize('pairs', ['halves', 'all'])
 @pytest.mark.parametrize('mode', ['ranking', 'mse'])
-def test_the_loss_and_accuracy_on_a_batch_with_nan_targets_are_those_of_its_finite_samples(
-        pairs, mode):
-    # The module computes them without boolean indexing; the reference drops the samples.
+def test_the_loss_and_accuracy_on_a_batch_with_nan_targets_leave_out_their_pairs(pairs, mode):
+    # The module computes them without boolean indexing. The reference: with 'halves', the
+    # paper's pairs whose targets are both finite (the batch of their first ends, then their
+    # second ends); with 'all' (pairs of finite samples) and 'mse', the finite samples.
     from mmlearnloss.models.losses import pair_accuracy
     criterion = LossPredictionLoss(margin=0.5, mode=mode, pairs=pairs)
     gen = torch.Generator().manual_seed(0)
@@ -164,8 +166,15 @@ def test_the_loss_and_accuracy_on_a_batch_with_nan_targets_are_those_of_its_fini
             if trial == 3 and n:
                 target[0] = float('inf')
             keep = torch.isfinite(target)
+            if pairs == 'halves':
+                half = n // 2
+                both = keep[:half] & keep[half:2 * half]
+                first, second = torch.arange(half)[both], torch.arange(half, 2 * half)[both]
+                ends = torch.cat([first, second])
+            else:
+                ends = torch.arange(n)[keep]
             if mode == 'ranking':
-                expected = ranking_loss(pred[keep], target[keep], 0.5, pairs)
+                expected = ranking_loss(pred[ends], target[ends], 0.5, pairs)
             else:
                 expected = (torch.nn.functional.mse_loss(pred[keep], target[keep])
                             if keep.any() else pred.sum() * 0.)
@@ -177,7 +186,7 @@ def test_the_loss_and_accuracy_on_a_batch_with_nan_targets_are_those_of_its_fini
                                                     materialize_grads=True)
             torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(criterion.accuracy(pred, target),
-                                       pair_accuracy(pred[keep].detach(), target[keep], pairs),
+                                       pair_accuracy(pred[ends].detach(), target[ends], pairs),
                                        equal_nan=True)
             assert criterion.count_invalid(target) == int((~keep).sum())
 

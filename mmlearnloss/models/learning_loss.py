@@ -185,7 +185,7 @@ class LearningLoss(BaseModel):
         loss, accuracy, invalid = self.loss_prediction_loss.measure(pred_loss, target_loss)
         losses['loss_pred'] = scale_for_ddp_mean(loss, world)
         losses['rank_acc'] = accuracy
-        losses['nan_targets'] = invalid.to(pred_loss.dtype)
+        losses['nan_targets'] = invalid
         return losses
 
     def predict(self, inputs: Tensor, data_samples=None) -> list:

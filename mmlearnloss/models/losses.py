@@ -76,36 +76,28 @@ def pair_accuracy(pred_loss: Tensor, target_loss: Tensor, pairs: str = 'halves')
     return (agree + 0.5 * (pred_i == pred_j).float()).mean()
 
 
-def finite_order(target_loss: Tensor) -> Tuple[Tensor, Tensor]:
-    """The batch's finite samples first, in order (indices of all B), and their number.
+def finite_pairs(pred_loss: Tensor, target_loss: Tensor,
+                 pairs: str = 'halves') -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The pairs of :func:`make_pairs`, without host-device synchronisation: their predictions
+    (i's and j's, two [P]) and targets ``[2, P]`` (row 0: i, row 1: j), whether each pair counts (both targets finite;
+    with ``'all'`` also different) and whether each sample's target is finite.
 
-    ``target - target`` is 0 for a finite target and NaN for NaN and the infinities, which a
-    stable ascending sort puts last: no boolean indexing, so no host-device synchronisation.
-    """
-    key = target_loss - target_loss
-    return torch.argsort(key, stable=True), (key == 0).sum()
-
-
-def finite_pairs(target_loss: Tensor, pairs: str = 'halves') -> Tuple[Tensor, Tensor, Tensor]:
-    """The pairs :func:`make_pairs` gives on the batch without its non-finite targets, as
-    indices ``[2, P]`` into the whole batch (row 0: i, row 1: j), a 0/1 weight per pair (0: not
-    a pair) and the number of finite targets. No host-device synchronisation: the pairs their
-    number leaves out are weighted 0 (see :func:`finite_order`).
+    With ``'halves'`` the pairs are the paper's, the first half against the second: slices, no
+    indexing. A non-finite target leaves its pair out; the other pairs stay as they are.
     """
     check_pairs(pairs)
     n = target_loss.shape[0]
-    order, kept = finite_order(target_loss)
+    finite = (target_loss - target_loss) == 0  # False for NaN and both infinities
     if pairs == 'halves':
-        first = torch.arange(n // 2, device=target_loss.device)
-        half = kept // 2
-        pair = order[torch.stack([first, (first + half).clamp_max(max(n - 1, 0))])]
-        valid = first < half
-    else:
-        positions = torch.triu_indices(n, n, offset=1, device=target_loss.device)
-        pair = order[positions]
-        ends = target_loss[pair]
-        valid = (positions[1] < kept) & (ends[0] != ends[1])
-    return pair, valid.to(torch.float32), kept
+        half = n // 2
+        if n % 2:  # the last sample is left out
+            pred_loss, target_loss = pred_loss[:-1], target_loss[:-1]
+        preds, targets = pred_loss.view(2, half).unbind(), target_loss.view(2, half)
+        return preds, targets, finite[:half] & finite[half:2 * half], finite
+    pair = torch.triu_indices(n, n, offset=1, device=target_loss.device)
+    preds, targets = pred_loss[pair].unbind(), target_loss[pair]
+    valid = finite[pair[0]] & finite[pair[1]] & (targets[0] != targets[1])
+    return preds, targets, valid, finite
 
 
 def weighted_mean(values: Tensor, weights: Tensor) -> Tensor:
@@ -189,7 +181,8 @@ class LossPredictionLoss(nn.Module):
     def forward(self, pred_loss: Tensor, target_loss: Tensor) -> Tensor:
         """Return ``loss_weight`` times the loss for predictions and targets of shape [B].
 
-        Samples with a non-finite target are left out (see :meth:`count_invalid`).
+        Pairs with a non-finite target are left out (see :func:`finite_pairs` and
+        :meth:`count_invalid`); so are such samples in ``'mse'``.
         """
         return self.measure(pred_loss, target_loss)[0]
 
@@ -203,25 +196,24 @@ class LossPredictionLoss(nn.Module):
                              f'{tuple(pred_loss.shape)} and {tuple(target_loss.shape)}')
         # ranking_loss / F.mse_loss / pair_accuracy on the finite targets, without host syncs.
         target_loss = target_loss.detach()
-        pair, valid, kept = finite_pairs(target_loss, self.pairs)
-        invalid = target_loss.shape[0] - kept
-        preds, targets = pred_loss[pair], target_loss[pair]
+        preds, targets, valid, finite = finite_pairs(pred_loss, target_loss, self.pairs)
+        invalid = target_loss.shape[0] - finite.sum(dtype=pred_loss.dtype)
         later = targets[0] > targets[1]
+        num_pairs = valid.sum()
         if self.mode == 'ranking':
-            sign = torch.where(later, 1.0, -1.0).to(pred_loss.dtype)
+            sign = later * 2. - 1.  # Eq. 2: +1 where i's loss is the larger, else -1 (ties too)
             terms = F.relu(self.margin - sign * (preds[0] - preds[1]))
-            loss = weighted_mean(terms, valid.to(terms.dtype))
+            loss = (terms * valid).sum() / num_pairs.clamp_min(1)
         else:
-            finite = (target_loss - target_loss) == 0
             error = torch.where(finite, pred_loss - target_loss, pred_loss * 0.)
             loss = weighted_mean(error**2, finite.to(error.dtype))
-        preds = preds.detach()
+        preds = [p.detach() for p in preds]
         if self.pairs == 'halves':
             agree = (preds[0] > preds[1]) == later
         else:
             agree = (torch.sign(preds[0] - preds[1]) == torch.sign(targets[0] - targets[1])) \
                 + 0.5 * (preds[0] == preds[1])
-        accuracy = (agree * valid).sum() / valid.sum()
+        accuracy = (agree * valid).sum() / num_pairs
         return loss * self.loss_weight, accuracy, invalid
 
     @staticmethod

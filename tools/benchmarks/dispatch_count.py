@@ -25,6 +25,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import mmlearnloss  # noqa: F401
 from mmlearnloss.models.per_sample import total_loss
+from mmlearnloss.models.per_sample.replay import extract_feat_as
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -96,9 +97,13 @@ def paper_counts(label, config, scope, batch_maker, batch):
     counts['val'] = (
         predict_operations(lambda: model.architecture(inputs, samples, mode='predict')),
         predict_operations(lambda: model(inputs, samples, mode='predict')))
-    # The framework's own batch loss on the validation batch, which the targets are read from.
-    counts['framework_loss'] = predict_operations(
-        lambda: model.architecture.loss(inputs, samples))
+    # The framework's own batch loss on the validation batch's features (heads and loss, no
+    # backbone): what the targets are read from.
+    arch = model.architecture
+    with torch.no_grad():
+        feats = arch.extract_feat(inputs)
+    with extract_feat_as(arch, lambda *args, **kwargs: feats):
+        counts['framework_loss'] = predict_operations(lambda: arch.loss(inputs, samples))
     print(f'{label}, batch {batch}: per-sample losses by '
           f'{model.adapter.path(model.architecture)}', file=sys.stderr, flush=True)
     return counts
@@ -119,7 +124,8 @@ def print_paper_table(rows) -> None:
     print('Dispatched operations (views excluded), wrapped / plain; targets: training <= 1.10x, '
           'validation with target losses <= 1.15x.\n'
           'λ=0: the loss prediction module alone (no targets, no ranking loss). Floor: plain '
-          'predict plus the framework\'s own loss on the batch, which the targets are read from.')
+          'predict plus the framework\'s own loss (heads and loss, on the predict pass\'s '
+          'features), which the targets are read from.')
     print(f'{"config":<26}{"batch":>6}{"train plain":>13}{"wrapped":>10}{"ratio":>8}'
           f'{"λ=0":>8}{"ratio":>8}{"val plain":>11}{"wrapped":>10}{"ratio":>8}{"floor":>8}')
     for label, batch, tp, tw, tm, vp, vw, fl in rows:
