@@ -138,15 +138,28 @@ def test_a_run_killed_while_scoring_resumes_with_the_saved_chunks_and_selects_th
     options = (*CLS_OPTIONS, 'train_cfg.score_chunk_size=10', 'train_cfg.dry_run=False')
     config = 'resnet18_cifar10_learnloss_mini.py'
     whole, killed = tmp_path / 'whole', tmp_path / 'killed'
-    result = al_train(mini_root, config, whole, *options)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert 'Scoring: reused 0 of 40 samples' in result.stdout
-    driver = tmp_path / 'killed_while_scoring.py'
-    driver.write_text(KILLED_WHILE_SCORING)
-    cmd = [sys.executable, str(driver), AL_TRAIN, os.path.join(ROOT, 'configs', 'mini', config),
-           '--work-dir', str(killed), '--cfg-options', *options]
-    died = subprocess.run(cmd, cwd=mini_root, env=dict(os.environ, PYTHONPATH=ROOT),
-                          capture_output=True, text=True, timeout=900)
+    # The uninterrupted run goes alongside the one that dies (neither depends on the other).
+    whole_log = tmp_path / 'whole.log'
+    with open(whole_log, 'w') as log:
+        uninterrupted = subprocess.Popen(
+            [sys.executable, AL_TRAIN, os.path.join(ROOT, 'configs', 'mini', config),
+             '--work-dir', str(whole), '--cfg-options', *options], cwd=mini_root,
+            env=dict(os.environ, PYTHONPATH=ROOT), stdout=log, stderr=subprocess.STDOUT,
+            text=True)
+    try:
+        driver = tmp_path / 'killed_while_scoring.py'
+        driver.write_text(KILLED_WHILE_SCORING)
+        cmd = [sys.executable, str(driver), AL_TRAIN,
+               os.path.join(ROOT, 'configs', 'mini', config), '--work-dir', str(killed),
+               '--cfg-options', *options]
+        died = subprocess.run(cmd, cwd=mini_root, env=dict(os.environ, PYTHONPATH=ROOT),
+                              capture_output=True, text=True, timeout=900)
+        uninterrupted.wait(timeout=900)
+    finally:
+        if uninterrupted.poll() is None:
+            uninterrupted.kill()
+    assert uninterrupted.returncode == 0, whole_log.read_text()[-3000:]
+    assert 'Scoring: reused 0 of 40 samples' in whole_log.read_text()
     assert died.returncode == 9, died.stderr[-3000:]
     assert load_state(killed)['stages'][0]['status'] == 'evaluated'
     assert len(list((killed / 'score_chunks' / 'stage_0_pool').glob('*.pth'))) == 3

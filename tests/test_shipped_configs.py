@@ -9,6 +9,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -16,16 +17,20 @@ import make_mini_datasets as mini
 from conftest import ROOT
 
 AL_TRAIN = osp.join(ROOT, 'tools', 'al_train.py')
-EPOCHS = 2
-INITIAL, QUERY = 4, 4
+EPOCHS = 2  # the kill comes after stage 2's first epoch, the resume trains its second
+# The smallest labeled sets that still pair up for the ranking loss (Faster R-CNN trains 2
+# images a batch): every stage is one or two iterations, each of them seconds to a minute here.
+INITIAL, QUERY = 2, 2
 
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp('shipped')
-    mini.make_voc(str(root), n07=8, n12=8, n_test=4, seed=0)
+    # Pools a few samples larger than a query: scoring the whole pool costs seconds a sample
+    # for the detectors and the hourglass.
+    mini.make_voc(str(root), n07=3, n12=3, n_test=2, seed=0)
     mini.make_cifar10(str(root), n_train=40, n_test=8, seed=0)
-    mini.make_mpii(str(root), n_train=12, n_val=4, seed=0)
+    mini.make_mpii(str(root), n_train=8, n_val=2, seed=0)
     return root
 
 
@@ -54,7 +59,7 @@ def mpii_options(root):
             f'val_dataloader.dataset.headbox_file={mpii}annotations/mpii_gt_val.mat',
             f'test_dataloader.dataset.data_root={mpii}',
             f'test_dataloader.dataset.headbox_file={mpii}annotations/mpii_gt_val.mat',
-            'train_cfg.subset_size=8']
+            'train_cfg.subset_size=4']
 
 
 #: config -> (its data options, whether the framework's runtime checkpoints every epoch: mmdet's
@@ -115,9 +120,38 @@ def run_killed_in_stage_two(cmd, work_dir, cwd, every_epoch, timeout=900):
         log.close()
 
 
+#: Two configs at a time: a run keeps about one of the two cores busy (start-up, data loading,
+#: checkpoint writes, evaluation are single-threaded), so two side by side take little longer
+#: than one. The longest first.
+PARALLEL = 2
+LONGEST_FIRST = ['faster-rcnn_voc_learnloss.py', 'hourglass_mpii_learnloss.py',
+                 'ssd_voc_learnloss.py', 'resnet18_cifar10_learnloss.py']
+TEST_NAME = 'test_shipped_config_runs_two_stages_resumes_and_keeps_only_needed_checkpoints'
+
+
+@pytest.fixture(scope='module')
+def runs(request, data, tmp_path_factory):
+    """{config: the future of :func:`run_and_check` for it}, for the configs selected to run,
+    started here, ``PARALLEL`` at a time; each test waits for its own."""
+    selected = {item.callspec.params['config'] for item in request.session.items
+                if getattr(item, 'originalname', None) == TEST_NAME}
+    assert set(LONGEST_FIRST) == set(CONFIGS)
+    pool = ThreadPoolExecutor(max_workers=PARALLEL)
+    futures = {config: pool.submit(run_and_check, config, data,
+                                   tmp_path_factory.mktemp(config.split('_')[0]))
+               for config in LONGEST_FIRST if config in selected}
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.mark.parametrize('config', list(CONFIGS))
 def test_shipped_config_runs_two_stages_resumes_and_keeps_only_needed_checkpoints(
-        config, data, tmp_path):
+        config, runs):
+    runs[config].result()  # re-raises what failed in it
+
+
+def run_and_check(config, data, tmp_path):
+    """The test of ``config``: started by the ``runs`` fixture in a worker thread."""
     work_dir = tmp_path / 'work'
     data_options, every_epoch = CONFIGS[config]
     options = data_options(data)
