@@ -11,6 +11,7 @@ ranking metric against plain predict). Runs on the CPU.
 
     python tools/benchmarks/dispatch_count.py [--config CFG] [--batch 8] [--data-root DIR]
     python tools/benchmarks/dispatch_count.py --paper
+    python tools/benchmarks/dispatch_count.py --mmdet atss/atss_r50_fpn_1x_coco.py --batch 2
 """
 import argparse
 import os.path as osp
@@ -133,6 +134,25 @@ def print_paper_table(rows) -> None:
               f'{vp:>11}{vw:>10}{vw / vp:>7.2f}x{(vp + fl) / vp:>7.2f}x')
 
 
+def mmdet_counts(config: str, batch: int) -> tuple:
+    """(plain, wrapped) operations of one training step of an mmdet config (a path under
+    mmdet's ``.mim/configs``, e.g. ``atss/atss_r50_fpn_1x_coco.py``) wrapped as it is, on
+    mmdet's test inputs."""
+    import mmdet
+    cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', config))
+    cfg.model.backbone.init_cfg = None  # no download
+    set_random_seed(0)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(dict(type='mmlearnloss.LearningLoss', architecture=cfg.model))
+        model.init_weights()
+        import learnloss_overhead
+        data = learnloss_overhead.det_batch(model, batch)
+    inputs, samples = data['inputs'], data['data_samples']
+    model.train()
+    return (step_operations(lambda: model.architecture.loss(inputs, samples), model),
+            step_operations(lambda: model(inputs, samples, mode='loss'), model))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--config', default=osp.join(ROOT, 'configs', 'digit_scenes',
@@ -141,11 +161,20 @@ def main(argv=None) -> int:
     parser.add_argument('--data-root', default='data/digit_scenes')
     parser.add_argument('--paper', action='store_true',
                         help="the paper's configs at their batch sizes, and Faster R-CNN")
+    parser.add_argument('--mmdet', metavar='CONFIG', nargs='+',
+                        help="mmdet configs (paths under mmdet's .mim/configs) wrapped as they "
+                             "are, on mmdet's test inputs of --batch images")
     args = parser.parse_args(argv)
     import learnloss_overhead
     learnloss_overhead.quiet_logs()
     if args.paper:
         print_paper_table(paper_table())
+        return 0
+    if args.mmdet:
+        for config in args.mmdet:
+            plain, wrapped = mmdet_counts(config, args.batch)
+            print(f'{config}, batch {args.batch}, one training step: plain {plain} ops, '
+                  f'wrapped {wrapped} ({wrapped / plain:.2f}x)', flush=True)
         return 0
     voc = osp.join(args.data_root, 'VOCdevkit') + '/'
     if not osp.isdir(voc):
