@@ -79,8 +79,9 @@ def pair_accuracy(pred_loss: Tensor, target_loss: Tensor, pairs: str = 'halves')
 def finite_pairs(pred_loss: Tensor, target_loss: Tensor,
                  pairs: str = 'halves') -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """The pairs of :func:`make_pairs`, without host-device synchronisation: their predictions
-    (i's and j's, two [P]) and targets ``[2, P]`` (row 0: i, row 1: j), whether each pair counts (both targets finite;
-    with ``'all'`` also different) and whether each sample's target is finite.
+    (i's and j's, two [P]), their targets ``[2, P]`` (row 0: i, row 1: j), whether each pair
+    counts (both targets finite; with ``'all'`` also different) and whether each sample's
+    target is finite.
 
     With ``'halves'`` the pairs are the paper's, the first half against the second: slices, no
     indexing. A non-finite target leaves its pair out; the other pairs stay as they are.

@@ -270,9 +270,11 @@ def kept_features(model: nn.Module) -> Iterator[list]:
 
 
 @contextmanager
-def kept_head_outputs(model: nn.Module, feats: list) -> Iterator[dict]:
-    """Keep, in the yielded dict, the output of each direct submodule of ``model`` (a head)
-    called on the first kept features ``feats[0]`` (see :func:`kept_features`), by module.
+def kept_head_outputs(model: nn.Module, feats: list,
+                      heads: Optional[Sequence[nn.Module]] = None) -> Iterator[dict]:
+    """Keep, in the yielded dict, the output of each direct submodule of ``model`` (a head;
+    only those of ``heads`` if given) called on the first kept features ``feats[0]`` (see
+    :func:`kept_features`), by module.
 
     Only calls on the features alone count (``head(feats)``): a head given more (CondInst's
     mask head, its positives) computes something a replay would compute otherwise.
@@ -291,7 +293,8 @@ def kept_head_outputs(model: nn.Module, feats: list) -> Iterator[dict]:
         return keep
 
     with methods_replaced('forward', {module: keeping(module, module.forward)
-                                      for module in model.children()}):
+                                      for module in (model.children() if heads is None
+                                                     else heads)}):
         yield outputs
 
 
@@ -456,8 +459,12 @@ class ReplayAdapter:
         start = counters(model) if replays else None
         batch_samples = [sample_copy(sample) for sample in data_samples] if replays \
             else data_samples
+        # The replays take their slice of the batch's head outputs where a head computes each
+        # sample's alone (in training mode, BatchNorm would normalise by the batch).
+        reusable = [head for head in model.children()
+                    if not model.training or batch_independent(head)] if replays else []
         with kept_features(model) as calls, \
-                (kept_head_outputs(model, calls) if replays else nullcontext({})) as outputs, \
+                kept_head_outputs(model, calls, reusable) as outputs, \
                 (one_pass(model) if one_pass else nullcontext()) as per_image:
             try:
                 losses = model.loss(inputs, batch_samples)
@@ -479,10 +486,6 @@ class ReplayAdapter:
         targets = per_image(len(data_samples)) if one_pass else None
         if targets is not None:
             return losses, targets.detach()
-        # The replays take their slice of the batch's head outputs where a head computes each
-        # sample's alone (in training mode, BatchNorm would normalise by the batch).
-        outputs = {module: output for module, output in outputs.items()
-                   if not model.training or batch_independent(module)}
         with torch.no_grad(), counters_restored(model, start):
             targets = self.replay(model, inputs, data_samples, calls[0], outputs)
         return losses, targets
