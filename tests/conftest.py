@@ -1,6 +1,8 @@
 import hashlib
+from contextlib import contextmanager
 import os
 import socket
+import subprocess
 import sys
 
 # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads made
@@ -15,6 +17,23 @@ from mmengine.registry import MODELS, DefaultScope
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 torch.set_num_threads(2)
+
+
+@contextmanager
+def running_alongside(cmd, cwd, log_path, timeout=900):
+    """Run ``cmd`` (a run the block's own does not depend on) while the block runs, its output
+    in ``log_path``; wait for it after the block, kill it if the block fails. Yields the
+    process: its ``returncode`` is set after the block."""
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(os.environ, PYTHONPATH=ROOT), stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        yield proc
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def free_port() -> int:

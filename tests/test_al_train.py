@@ -12,7 +12,7 @@ import pytest
 from mmengine.registry import DATASETS, DefaultScope, init_default_scope
 
 import make_mini_datasets as mini
-from conftest import ROOT
+from conftest import ROOT, running_alongside
 
 AL_TRAIN = osp.join(ROOT, 'tools', 'al_train.py')
 
@@ -29,13 +29,19 @@ def mini_root(tmp_path_factory):
     return root
 
 
-def al_train(cwd, config, work_dir, *options, resume=False, wait=True):
+def al_train_command(config, work_dir, *options, resume=False):
+    """The command line of ``tools/al_train.py`` on the mini ``config``."""
     cmd = [sys.executable, AL_TRAIN, osp.join(ROOT, 'configs', 'mini', config),
            '--work-dir', str(work_dir)]
     if resume:
         cmd.append('--resume')
     if options:
         cmd += ['--cfg-options', *options]
+    return cmd
+
+
+def al_train(cwd, config, work_dir, *options, resume=False, wait=True):
+    cmd = al_train_command(config, work_dir, *options, resume=resume)
     env = dict(os.environ, PYTHONPATH=ROOT)
     if not wait:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
@@ -176,18 +182,11 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(mini_root, tmp_path)
                'default_hooks.checkpoint.interval=1', *NARROW)
     whole = tmp_path / 'whole'
     # The uninterrupted run goes alongside the killed one (a run does not depend on another).
-    with open(tmp_path / 'whole.log', 'w') as log:
-        reference_run = subprocess.Popen(
-            [sys.executable, AL_TRAIN, osp.join(ROOT, 'configs', 'mini',
-                                                'resnet18_cifar10_learnloss_mini.py'),
-             '--work-dir', str(whole), '--cfg-options', *options], cwd=mini_root,
-            env=dict(os.environ, PYTHONPATH=ROOT), stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with running_alongside(al_train_command('resnet18_cifar10_learnloss_mini.py', whole,
+                                            *options),
+                           mini_root, tmp_path / 'whole.log') as reference_run:
         _killed_and_resumed(mini_root, tmp_path, options)
-        assert reference_run.wait(timeout=900) == 0, (tmp_path / 'whole.log').read_text()[-3000:]
-    finally:
-        if reference_run.poll() is None:
-            reference_run.kill()
+    assert reference_run.returncode == 0, (tmp_path / 'whole.log').read_text()[-3000:]
     resumed, reference = load_state(tmp_path / 'killed'), load_state(whole)
     assert resumed['labeled'] == reference['labeled']
     assert [s['selected'] for s in resumed['stages']] == \

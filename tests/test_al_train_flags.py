@@ -25,10 +25,15 @@ def cwd(tmp_path_factory):
     return root
 
 
+def command(work_dir, *flags, options=()):
+    """The command line of ``tools/al_train.py`` on the tiny mini CIFAR run."""
+    return [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), CONFIG, '--work-dir',
+            str(work_dir), *flags, '--cfg-options', *TINY, *options]
+
+
 def run(cwd, work_dir, *flags, options=()):
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), CONFIG, '--work-dir',
-           str(work_dir), *flags, '--cfg-options', *TINY, *options]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
+    return subprocess.run(command(work_dir, *flags, options=options), cwd=cwd,
+                          capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, PYTHONPATH=ROOT))
 
 

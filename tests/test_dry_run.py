@@ -2,13 +2,8 @@
 part, and leaves no run behind; one that works trains exactly as without the dry run."""
 import json
 
-import os
-import os.path as osp
-import subprocess
-import sys
-
-from conftest import ROOT
-from test_al_train_flags import CONFIG, TINY, cwd, run  # noqa: F401  (the mini CIFAR run)
+from conftest import running_alongside
+from test_al_train_flags import command, cwd, run  # noqa: F401  (the mini CIFAR run)
 
 TWO_STAGES = ('train_cfg.num_stages=2', 'train_cfg.query_size=10', 'train_cfg.subset_size=None')
 
@@ -30,18 +25,10 @@ def test_a_training_step_that_fails_stops_the_run_before_any_epoch_and_leaves_no
 
 def test_the_dry_run_changes_no_weight_no_selection_and_no_score(cwd, tmp_path):  # noqa: F811
     # The run without the dry run goes alongside the one with it: neither depends on the other.
-    with open(tmp_path / 'unchecked.log', 'w') as log:
-        unchecked = subprocess.Popen(
-            [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), CONFIG, '--work-dir',
-             str(tmp_path / 'unchecked'), '--cfg-options', *TINY, *TWO_STAGES,
-             'train_cfg.dry_run=False'], cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONPATH=ROOT))
-    try:
+    with running_alongside(command(tmp_path / 'unchecked',
+                                   options=TWO_STAGES + ('train_cfg.dry_run=False', )),
+                           cwd, tmp_path / 'unchecked.log', timeout=600) as unchecked:
         checked = run(cwd, tmp_path / 'checked', options=TWO_STAGES)
-        unchecked.wait(timeout=600)
-    finally:
-        if unchecked.poll() is None:
-            unchecked.kill()
     assert checked.returncode == unchecked.returncode == 0, (
         checked.stderr[-3000:] + (tmp_path / 'unchecked.log').read_text()[-3000:])
     assert 'Dry run before the first stage: a training step, a validation prediction and ' \

@@ -11,9 +11,10 @@ from mmengine.dataset import pseudo_collate
 from mmpretrain.structures import DataSample
 from torch.utils.data import DataLoader
 
-from conftest import ROOT, build_model
+from conftest import ROOT, build_model, running_alongside
 from mmlearnloss.active.scoring import score_pool
-from test_al_train import AL_TRAIN, CLS_OPTIONS, al_train, load_state, mini_root  # noqa: F401
+from test_al_train import (CLS_OPTIONS, al_train, al_train_command, load_state,  # noqa: F401
+                           mini_root)
 
 
 class Interrupted(Exception):
@@ -140,24 +141,13 @@ def test_a_run_killed_while_scoring_resumes_with_the_saved_chunks_and_selects_th
     whole, killed = tmp_path / 'whole', tmp_path / 'killed'
     # The uninterrupted run goes alongside the one that dies (neither depends on the other).
     whole_log = tmp_path / 'whole.log'
-    with open(whole_log, 'w') as log:
-        uninterrupted = subprocess.Popen(
-            [sys.executable, AL_TRAIN, os.path.join(ROOT, 'configs', 'mini', config),
-             '--work-dir', str(whole), '--cfg-options', *options], cwd=mini_root,
-            env=dict(os.environ, PYTHONPATH=ROOT), stdout=log, stderr=subprocess.STDOUT,
-            text=True)
-    try:
+    with running_alongside(al_train_command(config, whole, *options), mini_root,
+                           whole_log) as uninterrupted:
         driver = tmp_path / 'killed_while_scoring.py'
         driver.write_text(KILLED_WHILE_SCORING)
-        cmd = [sys.executable, str(driver), AL_TRAIN,
-               os.path.join(ROOT, 'configs', 'mini', config), '--work-dir', str(killed),
-               '--cfg-options', *options]
+        cmd = [sys.executable, str(driver), *al_train_command(config, killed, *options)[1:]]
         died = subprocess.run(cmd, cwd=mini_root, env=dict(os.environ, PYTHONPATH=ROOT),
                               capture_output=True, text=True, timeout=900)
-        uninterrupted.wait(timeout=900)
-    finally:
-        if uninterrupted.poll() is None:
-            uninterrupted.kill()
     assert uninterrupted.returncode == 0, whole_log.read_text()[-3000:]
     assert 'Scoring: reused 0 of 40 samples' in whole_log.read_text()
     assert died.returncode == 9, died.stderr[-3000:]
