@@ -134,11 +134,11 @@ ZOO = {
     (DET, 'ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'):
     Case(size=(160, 160), entropy=True, one_pass=True),
     (DET, 'retinanet/retinanet_r18_fpn_1x_coco.py'): Case(one_pass=True),
-    (DET, 'atss/atss_r50_fpn_1x_coco.py'): Case(),
-    (DET, 'gfl/gfl_r50_fpn_1x_coco.py'): Case(),
+    (DET, 'atss/atss_r50_fpn_1x_coco.py'): Case(one_pass=True),
+    (DET, 'gfl/gfl_r50_fpn_1x_coco.py'): Case(one_pass=True),
     (DET, 'free_anchor/freeanchor_r50_fpn_1x_coco.py'): Case(),
     # FCOSHead scales its boxes by the stride in eval mode where norm_on_bbox (not here)
-    (DET, 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'): Case(reads_training=True),
+    (DET, 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'): Case(reads_training=True, one_pass=True),
     (DET, 'yolox/yolox_tiny_8xb8-300e_coco.py'): Case(),
     (DET, 'rtmdet/rtmdet_tiny_8xb32-300e_coco.py'): Case(),
     (DET, 'yolo/yolov3_mobilenetv2_8xb24-320-300e_coco.py'): Case(),
@@ -464,6 +464,26 @@ def test_one_pass_losses_equal_the_replay_of_each_sample(zoo):
             read = per_image(zoo.case.batch)
         assert read is not None, 'the recorder fell back to the replay'
         torch.testing.assert_close(read, replayed, rtol=1e-4, atol=1e-6)
+
+
+@zoo_where(lambda case: case.one_pass and case.reduces is None)  # the detectors
+@pytest.mark.parametrize('empty', ['the last image', 'every image'])
+def test_one_pass_losses_of_images_without_boxes_equal_the_replay(zoo, empty):
+    samples = [sample.clone() for sample in zoo.samples]
+    for sample in samples[-1:] if empty == 'the last image' else samples:
+        instances = sample.gt_instances
+        sample.gt_instances = instances[instances.labels < 0]  # none
+    with zoo.comparison_mode(), torch.no_grad():
+        feats = zoo.arch.extract_feat(zoo.inputs)
+        replayed = zoo.model.adapter.replay_each(zoo.arch, zoo.inputs, samples, feats)
+        recorder = zoo.model.adapter.one_pass(zoo.arch)
+        with counters_restored(zoo.arch), recorder(zoo.arch) as per_image:
+            zoo.arch.loss(zoo.inputs, samples)
+            read = per_image(zoo.case.batch)
+    assert len(samples[-1].gt_instances) == 0 and len(zoo.samples[-1].gt_instances) > 0
+    assert read is not None, 'the recorder fell back to the replay'
+    assert torch.isfinite(read).all(), read
+    torch.testing.assert_close(read, replayed, rtol=1e-4, atol=1e-6)
 
 
 def same(a, b) -> bool:

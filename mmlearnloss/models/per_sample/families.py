@@ -4,9 +4,10 @@ uncertainty."""
 from torch import nn
 
 from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy, roi_entropy
-from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss,
+from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss, computes_fcos_loss,
                        computes_pose_head_loss, computes_ssd_loss, dense_head_terms,
-                       faster_rcnn_terms, pose_loss_terms, ssd_image_terms, uses_cls_head_loss)
+                       faster_rcnn_terms, fcos_head_terms, pose_loss_terms, quality_head_terms,
+                       quality_head_normalisers, ssd_image_terms, uses_cls_head_loss)
 from mmlearnloss.registry import PER_SAMPLE
 from .replay import ReplayAdapter, head_outputs_as, replay_rng
 
@@ -101,9 +102,10 @@ class DetectorAdapter(ReplayAdapter):
 
 @PER_SAMPLE.register_module()
 class SingleStageDetectorAdapter(DetectorAdapter):
-    """mmdet single-stage detectors; entropy for softmax heads (SSD). SSD's and the anchor-head
-    family's (RetinaNet) per-sample losses come from the batch loss (:func:`ssd_image_terms`,
-    :func:`dense_head_terms`), other heads' from the replay."""
+    """mmdet single-stage detectors; entropy for softmax heads (SSD). The per-sample losses of
+    SSD, the anchor-head family (RetinaNet), ATSS, GFL and FCOS come from the batch loss
+    (:func:`ssd_image_terms`, :func:`dense_head_terms`, :func:`quality_head_terms`,
+    :func:`fcos_head_terms`), other heads' from the replay."""
 
     architectures = ('SingleStageDetector', )
 
@@ -112,6 +114,10 @@ class SingleStageDetectorAdapter(DetectorAdapter):
             return ssd_image_terms
         if computes_anchor_head_loss(model.bbox_head):
             return dense_head_terms
+        if quality_head_normalisers(model.bbox_head):
+            return quality_head_terms
+        if computes_fcos_loss(model.bbox_head):
+            return fcos_head_terms
         return None
 
     def prepare(self, model):

@@ -3,7 +3,7 @@ holds each sample's terms: no replay per sample."""
 import inspect
 import warnings
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
@@ -174,7 +174,8 @@ def each_sample(loss_fn: Callable, args: tuple, kwargs: dict, num: int) -> Tenso
 
 #: mmdet loss modules whose 'mean' with an ``avg_factor`` is the sum of what they return with
 #: ``reduction_override='none'`` (weights and ``loss_weight`` applied) over ``avg_factor + eps``.
-SUMMING_LOSSES = ('CrossEntropyLoss', 'FocalLoss', 'SmoothL1Loss', 'L1Loss')
+SUMMING_LOSSES = ('CrossEntropyLoss', 'FocalLoss', 'SmoothL1Loss', 'L1Loss', 'IoULoss',
+                  'GIoULoss', 'QualityFocalLoss', 'DistributionFocalLoss')
 
 #: The guard mmdet's ``weight_reduce_loss`` adds to an ``avg_factor``.
 EPS = torch.finfo(torch.float32).eps
@@ -209,11 +210,20 @@ def computes_faster_rcnn_loss(model: nn.Module) -> bool:
             and _sums(bbox_head.loss_cls) and _sums(bbox_head.loss_bbox))
 
 
+class LossCall(NamedTuple):
+    """One call of a loss module in :func:`_terms_once`: its unreduced terms (detached) and what
+    it was given."""
+    module: nn.Module
+    terms: Tensor
+    args: tuple
+    kwargs: dict
+
+
 @contextmanager
-def _terms_once(modules: list, outputs: list) -> Iterator[None]:
+def _terms_once(modules: list, outputs: List[LossCall]) -> Iterator[None]:
     """Inside the block, each loss module of ``modules`` computes its terms once, unreduced
-    (``reduction_override='none'``: weights and ``loss_weight`` applied), appends
-    ``(module, terms)`` to ``outputs`` and returns them reduced as mmdet's 'mean' with an
+    (``reduction_override='none'``: weights and ``loss_weight`` applied), appends its
+    :class:`LossCall` to ``outputs`` and returns them reduced as mmdet's 'mean' with an
     ``avg_factor`` reduces them (:data:`SUMMING_LOSSES`): the sum over ``avg_factor + eps``, or
     mmdet's 0-dim zero as it is. The batch loss and each image's terms from one call. A call
     reduced any other way is made as asked, and its terms computed once more."""
@@ -225,10 +235,10 @@ def _terms_once(modules: list, outputs: list) -> Iterator[None]:
                     or getattr(module, 'reduction', None) != 'mean':
                 out = forward(*args, **kwargs)
                 with torch.no_grad():
-                    outputs.append((module, forward(*args, **unreduced)))
+                    outputs.append(LossCall(module, forward(*args, **unreduced), args, kwargs))
                 return out
             terms = forward(*args, **unreduced)
-            outputs.append((module, terms.detach()))
+            outputs.append(LossCall(module, terms.detach(), args, kwargs))
             return terms if terms.dim() == 0 else terms.sum() / (kwargs['avg_factor'] + EPS)
         return run
 
@@ -266,7 +276,7 @@ def anchor_head_terms(head: nn.Module) -> Iterator[Callable[[int], Optional[Tens
         terms = []
         with _terms_once([head.loss_cls, head.loss_bbox], terms):
             out = loss_single(*args, **kwargs)
-        levels.append([t for _, t in terms])
+        levels.append([call.terms for call in terms])
         return out
 
     def per_image(num: int) -> Optional[Tensor]:
@@ -300,8 +310,8 @@ def roi_bbox_terms(bbox_head: nn.Module) -> Iterator[Callable[[int], Optional[Te
             return loss(*args, **kwargs)
 
     def per_image(num: int) -> Optional[Tensor]:
-        cls_terms = [t for module, t in terms if module is bbox_head.loss_cls]
-        box_terms = [t for module, t in terms if module is bbox_head.loss_bbox]
+        cls_terms = [call.terms for call in terms if call.module is bbox_head.loss_cls]
+        box_terms = [call.terms for call in terms if call.module is bbox_head.loss_bbox]
         if len(recorded) != 1 or len(cls_terms) != 1 or len(box_terms) > 1:
             return None
         cls_score, bbox_pred, rois, labels, label_weights = recorded[0][:5]
@@ -339,4 +349,160 @@ def faster_rcnn_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Ten
 def dense_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
     """:func:`anchor_head_terms` of a single-stage detector's ``bbox_head``."""
     with anchor_head_terms(model.bbox_head) as per_image:
+        yield per_image
+
+
+def _positive_sums(terms: Tensor, image: Tensor, num: int) -> Optional[Tensor]:
+    """[B] sums of the terms of positives whose images are ``image`` (each positive's terms
+    in a row of ``terms``), zero for an image without positives; None if the terms are not one
+    row per positive. A 0-dim term is mmdet's zero for a call without any positive weight
+    (``GIoULoss``)."""
+    zeros = terms.new_zeros(num)
+    if terms.dim() == 0:
+        return zeros + terms * 0  # NaN stays NaN
+    if terms.numel() % max(len(image), 1) or (len(image) == 0) != (terms.numel() == 0):
+        return None
+    return zeros.index_add(0, image, terms.reshape(len(image), -1).sum(1))
+
+
+#: Per-level heads whose loss adds quality terms on the positives (ATSS's centerness, GFL's
+#: distribution): each loss module of ``loss_by_feat_single`` and the normaliser an image alone
+#: divides its terms by: 'own', its sampling result's ``avg_factor`` (as the batch divides by
+#: the batch's); 'weights', the sum of its positives' box weights (centerness or quality, at
+#: least 1), after the call's own ``avg_factor``.
+QUALITY_HEADS: Dict[str, Dict[str, str]] = {
+    'ATSSHead': dict(loss_cls='own', loss_centerness='own', loss_bbox='weights'),
+    'GFLHead': dict(loss_cls='own', loss_bbox='weights', loss_dfl='weights'),
+}
+
+
+def quality_head_normalisers(head: nn.Module) -> Optional[Dict[str, str]]:
+    """The :data:`QUALITY_HEADS` entry whose loss ``head`` computes exactly (mmdet's ATSS or
+    GFL loss, targets and per-level terms, loss modules of :data:`SUMMING_LOSSES`), or None."""
+    for name, normalisers in QUALITY_HEADS.items():
+        if (_is_framework_method(head, 'BaseDenseHead', 'loss')
+                and _is_framework_method(head, name, 'loss_by_feat', 'loss_by_feat_single',
+                                         'get_targets', '_get_targets_single')
+                and all(_sums(getattr(head, attr, None)) for attr in normalisers)):
+            return normalisers
+    return None
+
+
+@contextmanager
+def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
+    """Record mmdet's ATSS or GFL loss image by image (:data:`QUALITY_HEADS`).
+
+    Per level, the classification terms cover every anchor of every image (image-major) and
+    the other terms the positives; the batch divides them by the batch's ``avg_factor`` and its
+    positives' summed box weights. Each call's terms are computed once, unreduced
+    (:func:`_terms_once`), summed per image (a positive's image is its row in the level's
+    labels) and divided by the image's own normalisers.
+    """
+    head = model.bbox_head
+    normalisers = quality_head_normalisers(head)
+    modules = {getattr(head, attr): attr for attr in normalisers}
+    levels = []
+    loss_single = head.loss_by_feat_single
+    signature = inspect.signature(loss_single)
+
+    def recording_loss(*args, **kwargs):
+        calls = []
+        with _terms_once(list(modules), calls):
+            out = loss_single(*args, **kwargs)
+        levels.append((signature.bind(*args, **kwargs).arguments['labels'], calls))
+        return out
+
+    def per_image(num: int) -> Optional[Tensor]:
+        if len(factors) != num or not levels:
+            return None
+        own, weighted, weights = 0, 0, 0
+        for labels, calls in levels:
+            if labels.dim() != 2 or labels.shape[0] != num:
+                return None
+            image = ((labels >= 0) & (labels < head.num_classes)).nonzero()[:, 0]
+            for call in calls:
+                attr = modules[call.module]
+                sums = _image_sums(call.terms, num) if attr == 'loss_cls' else \
+                    _positive_sums(call.terms, image, num)
+                if sums is None:
+                    return None
+                if normalisers[attr] == 'own':
+                    own = own + sums
+                else:
+                    weighted = weighted + sums / (call.kwargs['avg_factor'] + EPS)
+                if attr == 'loss_bbox':
+                    weights = weights + _positive_sums(call.kwargs['weight'], image, num)
+        factor = labels.new_tensor([float(f) for f in factors], dtype=torch.float32)
+        loss = own / (factor.to(own) + EPS)
+        if torch.is_tensor(weighted):  # mmdet computed box terms (the batch had positives)
+            loss = loss + weighted / weights.clamp_min(1)
+        return loss
+
+    with image_avg_factors(head) as factors, \
+            methods_replaced('loss_by_feat_single', {head: recording_loss}):
+        yield per_image
+
+
+def computes_fcos_loss(head: nn.Module) -> bool:
+    """Whether ``head``'s loss is mmdet's ``FCOSHead`` loss, its targets and centerness the
+    framework's, with loss modules of :data:`SUMMING_LOSSES`."""
+    return (_is_framework_method(head, 'BaseDenseHead', 'loss')
+            and _is_framework_method(head, 'FCOSHead', 'loss_by_feat', 'get_targets',
+                                     '_get_targets_single', 'centerness_target')
+            and all(_sums(getattr(head, attr, None))
+                    for attr in ('loss_cls', 'loss_bbox', 'loss_centerness')))
+
+
+@contextmanager
+def fcos_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
+    """Record mmdet's FCOS loss image by image.
+
+    ``FCOSHead.loss_by_feat`` flattens the points of all levels and images (level-major, then
+    image-major) into one call of each loss module: classification on every point divided by
+    the batch's positives, the centerness-weighted box terms on the positives divided by their
+    summed centerness, centerness on the positives divided by the positives. Each call's terms
+    are computed once, unreduced (:func:`_terms_once`), summed per image (a point's image
+    follows from the level sizes) and divided by the image's own counts, as mmdet divides an
+    image alone: at least 1 positive, at least 1e-6 centerness.
+    """
+    head = model.bbox_head
+    sizes, calls = [], []
+    loss_by_feat = head.loss_by_feat
+
+    def recording(cls_scores, *args, **kwargs):
+        sizes.append([score.shape[-2:].numel() for score in cls_scores])
+        with _terms_once([head.loss_cls, head.loss_bbox, head.loss_centerness], calls):
+            return loss_by_feat(cls_scores, *args, **kwargs)
+
+    def per_image(num: int) -> Optional[Tensor]:
+        made = {attr: [call for call in calls if call.module is getattr(head, attr)]
+                for attr in ('loss_cls', 'loss_bbox', 'loss_centerness')}
+        if len(sizes) != 1 or len(made['loss_cls']) != 1 or \
+                len(made['loss_bbox']) != len(made['loss_centerness']) or \
+                len(made['loss_bbox']) > 1:
+            return None
+        cls = made['loss_cls'][0]
+        labels = cls.args[1]
+        if labels.shape[0] != num * sum(sizes[0]):
+            return None
+        # each point's image: per level, each image's points in turn
+        image = torch.arange(num, device=labels.device).repeat(len(sizes[0])).repeat_interleave(
+            labels.new_tensor([size for size in sizes[0] for _ in range(num)]))
+        positive = image[(labels >= 0) & (labels < head.num_classes)]
+        zeros = cls.terms.new_zeros(num)
+        num_pos = zeros.index_add(0, positive, torch.ones_like(positive, dtype=zeros.dtype))
+        num_pos = num_pos.clamp_min(1)
+        loss = zeros.index_add(0, image, cls.terms.reshape(len(image), -1).sum(1))
+        if not made['loss_bbox']:  # no positive in the batch: mmdet's zeros
+            return loss / (num_pos + EPS)
+        box, centerness = made['loss_bbox'][0], made['loss_centerness'][0]
+        parts = [_positive_sums(t, positive, num)
+                 for t in (box.terms, box.kwargs['weight'], centerness.terms)]
+        if any(part is None for part in parts):
+            return None
+        box_sums, denorm, centerness_sums = parts
+        return (loss + centerness_sums) / (num_pos + EPS) + \
+            box_sums / (denorm.clamp_min(1e-6) + EPS)
+
+    with methods_replaced('loss_by_feat', {head: recording}):
         yield per_image
