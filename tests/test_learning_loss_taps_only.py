@@ -69,6 +69,21 @@ def test_without_probe_shape_the_first_size_the_model_accepts_is_used():
     assert sizes == [(1, 1, 224, 224), (1, 1, 256, 256), (1, 1, 320, 320)]
 
 
+def test_without_probe_shape_a_backbone_that_rearranges_its_rgb_input_is_probed_with_rgb():
+    # YOLOX's CSPDarknet: Focus stacks 2x2 pixel blocks (3 -> 12 channels) before its first conv
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        arch = MODELS.build(dict(
+            type='YOLOX',
+            backbone=dict(type='CSPDarknet', deepen_factor=0.33, widen_factor=0.125),
+            neck=dict(type='YOLOXPAFPN', in_channels=[32, 64, 128], out_channels=16,
+                      num_csp_blocks=1),
+            bbox_head=dict(type='YOLOXHead', num_classes=2, in_channels=16, feat_channels=16)))
+    first = next(m for m in arch.modules() if isinstance(m, nn.Conv2d))
+    assert first.in_channels == 12
+    model = LearningLoss(architecture=arch, taps=['neck'])
+    assert model.loss_prediction_head.in_channels == [16, 16, 16]
+
+
 def test_given_in_channels_skip_the_dry_pass():
     model = LearningLoss(
         architecture=TinyGrayNet(),

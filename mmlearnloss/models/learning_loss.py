@@ -279,10 +279,11 @@ PROBE_SIZES = (224, 256, 320, 512)
 
 def default_probe_shapes(model: nn.Module) -> List[Tuple[int, int, int]]:
     """``(C, S, S)`` for S in :data:`PROBE_SIZES`, C the input channels of the model's first
-    2-D convolution (3 if it has none)."""
+    2-D convolution, then 3 (RGB): a backbone may rearrange its input before its first
+    convolution (YOLOX's ``Focus`` turns 3 channels into 12)."""
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    channels = 3 if conv is None else conv.in_channels
-    return [(channels, size, size) for size in PROBE_SIZES]
+    channels = dict.fromkeys([3] if conv is None else [conv.in_channels, 3])
+    return [(c, size, size) for c in channels for size in PROBE_SIZES]
 
 
 @contextmanager

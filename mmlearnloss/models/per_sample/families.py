@@ -7,7 +7,8 @@ from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy
 from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss, computes_fcos_loss,
                        computes_pose_head_loss, computes_ssd_loss, dense_head_terms,
                        faster_rcnn_terms, fcos_head_terms, pose_loss_terms, quality_head_terms,
-                       quality_head_normalisers, ssd_image_terms, uses_cls_head_loss)
+                       quality_head_normalisers, ssd_image_terms, uses_cls_head_loss,
+                       computes_yolox_loss, yolox_head_terms)
 from mmlearnloss.registry import PER_SAMPLE
 from .replay import ReplayAdapter, head_outputs_as, replay_rng
 
@@ -103,9 +104,9 @@ class DetectorAdapter(ReplayAdapter):
 @PER_SAMPLE.register_module()
 class SingleStageDetectorAdapter(DetectorAdapter):
     """mmdet single-stage detectors; entropy for softmax heads (SSD). The per-sample losses of
-    SSD, the anchor-head family (RetinaNet), ATSS, GFL and FCOS come from the batch loss
+    SSD, the anchor-head family (RetinaNet), ATSS, GFL, FCOS and YOLOX come from the batch loss
     (:func:`ssd_image_terms`, :func:`dense_head_terms`, :func:`quality_head_terms`,
-    :func:`fcos_head_terms`), other heads' from the replay."""
+    :func:`fcos_head_terms`, :func:`yolox_head_terms`), other heads' from the replay."""
 
     architectures = ('SingleStageDetector', )
 
@@ -118,6 +119,8 @@ class SingleStageDetectorAdapter(DetectorAdapter):
             return quality_head_terms
         if computes_fcos_loss(model.bbox_head):
             return fcos_head_terms
+        if computes_yolox_loss(model.bbox_head):
+            return yolox_head_terms
         return None
 
     def prepare(self, model):

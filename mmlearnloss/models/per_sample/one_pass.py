@@ -173,7 +173,8 @@ def each_sample(loss_fn: Callable, args: tuple, kwargs: dict, num: int) -> Tenso
 
 
 #: mmdet loss modules whose 'mean' with an ``avg_factor`` is the sum of what they return with
-#: ``reduction_override='none'`` (weights and ``loss_weight`` applied) over ``avg_factor + eps``.
+#: ``reduction_override='none'`` (weights and ``loss_weight`` applied) over ``avg_factor + eps``,
+#: and whose 'sum' is their sum.
 SUMMING_LOSSES = ('CrossEntropyLoss', 'FocalLoss', 'SmoothL1Loss', 'L1Loss', 'IoULoss',
                   'GIoULoss', 'QualityFocalLoss', 'DistributionFocalLoss')
 
@@ -225,21 +226,26 @@ def _terms_once(modules: list, outputs: List[LossCall]) -> Iterator[None]:
     (``reduction_override='none'``: weights and ``loss_weight`` applied), appends its
     :class:`LossCall` to ``outputs`` and returns them reduced as mmdet's 'mean' with an
     ``avg_factor`` reduces them (:data:`SUMMING_LOSSES`): the sum over ``avg_factor + eps``, or
-    mmdet's 0-dim zero as it is. The batch loss and each image's terms from one call. A call
+    mmdet's 0-dim zero as it is; a module whose reduction is 'sum' (no ``avg_factor``), by their
+    sum. The batch loss and each image's terms from one call. A call
     reduced any other way is made as asked, and its terms computed once more."""
 
     def once(module, forward):
         def run(*args, **kwargs):
             unreduced = dict(kwargs, reduction_override='none')
-            if kwargs.get('reduction_override') is not None or kwargs.get('avg_factor') is None \
-                    or getattr(module, 'reduction', None) != 'mean':
+            reduction = getattr(module, 'reduction', None)
+            avg_factor = kwargs.get('avg_factor')
+            if kwargs.get('reduction_override') is not None or \
+                    (reduction, avg_factor is None) not in (('mean', False), ('sum', True)):
                 out = forward(*args, **kwargs)
                 with torch.no_grad():
                     outputs.append(LossCall(module, forward(*args, **unreduced), args, kwargs))
                 return out
             terms = forward(*args, **unreduced)
             outputs.append(LossCall(module, terms.detach(), args, kwargs))
-            return terms if terms.dim() == 0 else terms.sum() / (kwargs['avg_factor'] + EPS)
+            if terms.dim() == 0:
+                return terms
+            return terms.sum() if reduction == 'sum' else terms.sum() / (avg_factor + EPS)
         return run
 
     with methods_replaced('forward', {module: once(module, module.forward) for module in modules}):
@@ -505,4 +511,60 @@ def fcos_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tenso
             box_sums / (denorm.clamp_min(1e-6) + EPS)
 
     with methods_replaced('loss_by_feat', {head: recording}):
+        yield per_image
+
+
+def computes_yolox_loss(head: nn.Module) -> bool:
+    """Whether ``head``'s loss is mmdet's ``YOLOXHead`` loss and targets, with loss modules of
+    :data:`SUMMING_LOSSES`."""
+    return (_is_framework_method(head, 'BaseDenseHead', 'loss')
+            and _is_framework_method(head, 'YOLOXHead', 'loss_by_feat', '_get_targets_single')
+            and all(_sums(getattr(head, attr, None))
+                    for attr in ('loss_cls', 'loss_bbox', 'loss_obj', 'loss_l1')))
+
+
+@contextmanager
+def yolox_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
+    """Record mmdet's YOLOX loss image by image.
+
+    ``YOLOXHead.loss_by_feat`` sums the objectness terms of every prior of every image
+    (image-major) and the classification, box and L1 terms of the positives (image by image),
+    and divides the sums by the batch's positives. Each call's terms are computed once,
+    unreduced (:func:`_terms_once`), summed per image (its positives' count recorded from
+    ``_get_targets_single``) and divided by the image's own positives (at least 1), as mmdet
+    divides an image alone.
+
+    With BatchNorm in training mode, the terms are those of the batch-normalised head outputs
+    the framework's loss takes; the replay, which runs the head again per sample, normalises
+    by the running statistics there. In eval mode the two are the same computation.
+    """
+    head = model.bbox_head
+    modules = [head.loss_obj, head.loss_cls, head.loss_bbox, head.loss_l1]
+    counts, calls = [], []
+    targets_single, loss_by_feat = head._get_targets_single, head.loss_by_feat
+
+    def recording_targets(*args, **kwargs):
+        out = targets_single(*args, **kwargs)
+        counts.append(int(out[-1]))  # the image's positives
+        return out
+
+    def recording(*args, **kwargs):
+        with _terms_once(modules, calls):
+            return loss_by_feat(*args, **kwargs)
+
+    def per_image(num: int) -> Optional[Tensor]:
+        made = [[call for call in calls if call.module is module] for module in modules]
+        if len(counts) != num or len(made[0]) != 1 or any(len(m) > 1 for m in made):
+            return None
+        objectness = made[0][0].terms
+        count = objectness.new_tensor(counts, dtype=torch.long)
+        image = torch.arange(num, device=count.device).repeat_interleave(count)
+        sums = [_image_sums(objectness, num)] + [
+            _positive_sums(call.terms, image, num) for m in made[1:] for call in m]
+        if any(s is None for s in sums):
+            return None
+        return sum(sums) / count.clamp_min(1).to(objectness)
+
+    with methods_replaced('_get_targets_single', {head: recording_targets}), \
+            methods_replaced('loss_by_feat', {head: recording}):
         yield per_image
