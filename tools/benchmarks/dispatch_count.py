@@ -20,6 +20,7 @@ import sys
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import MessageHub
 from mmengine.registry import DATASETS, MODELS, DefaultScope, init_default_scope
 from mmengine.runner.utils import set_random_seed
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -134,16 +135,25 @@ def print_paper_table(rows) -> None:
               f'{vp:>11}{vw:>10}{vw / vp:>7.2f}x{(vp + fl) / vp:>7.2f}x')
 
 
-def mmdet_counts(config: str, batch: int) -> tuple:
+def mmdet_counts(config: str, batch: int, replay: bool = False) -> tuple:
     """(plain, wrapped) operations of one training step of an mmdet config (a path under
     mmdet's ``.mim/configs``, e.g. ``atss/atss_r50_fpn_1x_coco.py``) wrapped as it is, on
-    mmdet's test inputs."""
+    mmdet's test inputs; with ``replay``, per-sample losses by the replay whatever the family
+    (``per_sample='DetectorAdapter'``)."""
     import mmdet
     cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', config))
     cfg.model.backbone.init_cfg = None  # no download
     set_random_seed(0)
+    # YOLOX's BatchSyncRandomResize reads the iteration, TOOD's head the epoch (as a runner
+    # sets them)
+    hub = MessageHub.get_current_instance()
+    hub.update_info('iter', 0)
+    hub.update_info('epoch', 0)
     with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(dict(type='mmlearnloss.LearningLoss', architecture=cfg.model))
+        wrapper = dict(type='mmlearnloss.LearningLoss', architecture=cfg.model)
+        if replay:
+            wrapper['per_sample'] = 'DetectorAdapter'
+        model = MODELS.build(wrapper)
         model.init_weights()
         import learnloss_overhead
         data = learnloss_overhead.det_batch(model, batch)
@@ -164,6 +174,8 @@ def main(argv=None) -> int:
     parser.add_argument('--mmdet', metavar='CONFIG', nargs='+',
                         help="mmdet configs (paths under mmdet's .mim/configs) wrapped as they "
                              "are, on mmdet's test inputs of --batch images")
+    parser.add_argument('--replay', action='store_true',
+                        help='with --mmdet: per-sample losses by the replay, not the one pass')
     args = parser.parse_args(argv)
     import learnloss_overhead
     learnloss_overhead.quiet_logs()
@@ -172,9 +184,10 @@ def main(argv=None) -> int:
         return 0
     if args.mmdet:
         for config in args.mmdet:
-            plain, wrapped = mmdet_counts(config, args.batch)
+            plain, wrapped = mmdet_counts(config, args.batch, args.replay)
             print(f'{config}, batch {args.batch}, one training step: plain {plain} ops, '
-                  f'wrapped {wrapped} ({wrapped / plain:.2f}x)', flush=True)
+                  f'wrapped {wrapped} ({wrapped / plain:.2f}x)'
+                  f'{", replayed" if args.replay else ""}', flush=True)
         return 0
     voc = osp.join(args.data_root, 'VOCdevkit') + '/'
     if not osp.isdir(voc):
