@@ -140,7 +140,7 @@ ZOO = {
     # FCOSHead scales its boxes by the stride in eval mode where norm_on_bbox (not here)
     (DET, 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'): Case(reads_training=True, one_pass=True),
     (DET, 'yolox/yolox_tiny_8xb8-300e_coco.py'): Case(one_pass=True),
-    (DET, 'rtmdet/rtmdet_tiny_8xb32-300e_coco.py'): Case(),
+    (DET, 'rtmdet/rtmdet_tiny_8xb32-300e_coco.py'): Case(one_pass=True),
     (DET, 'yolo/yolov3_mobilenetv2_8xb24-320-300e_coco.py'): Case(),
     (DET, 'centernet/centernet_r18_8xb16-crop512-140e_coco.py'): Case(),
     (DET, 'vfnet/vfnet_r50_fpn_1x_coco.py'): Case(train_only=True, reads_training=True),

@@ -139,7 +139,7 @@ def mmdet_counts(config: str, batch: int, replay: bool = False) -> tuple:
     """(plain, wrapped) operations of one training step of an mmdet config (a path under
     mmdet's ``.mim/configs``, e.g. ``atss/atss_r50_fpn_1x_coco.py``) wrapped as it is, on
     mmdet's test inputs; with ``replay``, per-sample losses by the replay whatever the family
-    (``per_sample='DetectorAdapter'``)."""
+    (``per_sample='DetectorAdapter'``). The images are 320 x 320 with 3 boxes each."""
     import mmdet
     cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', config))
     cfg.model.backbone.init_cfg = None  # no download
@@ -156,7 +156,8 @@ def mmdet_counts(config: str, batch: int, replay: bool = False) -> tuple:
         model = MODELS.build(wrapper)
         model.init_weights()
         import learnloss_overhead
-        data = learnloss_overhead.det_batch(model, batch)
+        # 320 px: a multiple of every stride (RTMDet pads nothing)
+        data = learnloss_overhead.det_batch(model, batch, size=320)
     inputs, samples = data['inputs'], data['data_samples']
     model.train()
     return (step_operations(lambda: model.architecture.loss(inputs, samples), model),

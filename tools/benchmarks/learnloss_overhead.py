@@ -39,9 +39,9 @@ def cls_batch(model, n):
     return model.data_preprocessor(packed, True)
 
 
-def det_batch(model, n):
+def det_batch(model, n, size=300):
     from mmdet.testing import demo_mm_inputs
-    packed = demo_mm_inputs(batch_size=n, image_shapes=[(3, 300, 300)] * n, num_items=[3] * n,
+    packed = demo_mm_inputs(batch_size=n, image_shapes=[(3, size, size)] * n, num_items=[3] * n,
                             num_classes=20)
     return model.data_preprocessor(packed, True)
 

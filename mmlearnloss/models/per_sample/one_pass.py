@@ -2,7 +2,7 @@
 holds each sample's terms: no replay per sample."""
 import inspect
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
 
 import torch
@@ -371,20 +371,23 @@ def _positive_sums(terms: Tensor, image: Tensor, num: int) -> Optional[Tensor]:
     return zeros.index_add(0, image, terms.reshape(len(image), -1).sum(1))
 
 
-#: Per-level heads whose loss adds quality terms on the positives (ATSS's centerness, GFL's
-#: distribution): each loss module of ``loss_by_feat_single`` and the normaliser an image alone
-#: divides its terms by: 'own', its sampling result's ``avg_factor`` (as the batch divides by
-#: the batch's); 'weights', the sum of its positives' box weights (centerness or quality, at
-#: least 1), after the call's own ``avg_factor``.
+#: Per-level heads whose loss adds quality terms (ATSS's centerness, GFL's distribution,
+#: RTMDet's soft labels): each loss module of ``loss_by_feat_single`` and what an image alone
+#: divides its terms by, as the batch divides by the batch's: 'own', its sampling result's
+#: ``avg_factor``; 'box weights', the sum of its positives' box weights (centerness or
+#: quality, at least 1) after the call's own ``avg_factor``; 'assign metrics', the sum of its
+#: anchors' classification quality targets (at least 1) after the call's own ``avg_factor``.
 QUALITY_HEADS: Dict[str, Dict[str, str]] = {
-    'ATSSHead': dict(loss_cls='own', loss_centerness='own', loss_bbox='weights'),
-    'GFLHead': dict(loss_cls='own', loss_bbox='weights', loss_dfl='weights'),
+    'ATSSHead': dict(loss_cls='own', loss_centerness='own', loss_bbox='box weights'),
+    'GFLHead': dict(loss_cls='own', loss_bbox='box weights', loss_dfl='box weights'),
+    'RTMDetHead': dict(loss_cls='assign metrics', loss_bbox='box weights'),
 }
 
 
 def quality_head_normalisers(head: nn.Module) -> Optional[Dict[str, str]]:
-    """The :data:`QUALITY_HEADS` entry whose loss ``head`` computes exactly (mmdet's ATSS or
-    GFL loss, targets and per-level terms, loss modules of :data:`SUMMING_LOSSES`), or None."""
+    """The :data:`QUALITY_HEADS` entry whose loss ``head`` computes exactly (mmdet's ATSS, GFL
+    or RTMDet loss, targets and per-level terms, loss modules of :data:`SUMMING_LOSSES`), or
+    None."""
     for name, normalisers in QUALITY_HEADS.items():
         if (_is_framework_method(head, 'BaseDenseHead', 'loss')
                 and _is_framework_method(head, name, 'loss_by_feat', 'loss_by_feat_single',
@@ -396,13 +399,12 @@ def quality_head_normalisers(head: nn.Module) -> Optional[Dict[str, str]]:
 
 @contextmanager
 def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
-    """Record mmdet's ATSS or GFL loss image by image (:data:`QUALITY_HEADS`).
+    """Record mmdet's ATSS, GFL or RTMDet loss image by image (:data:`QUALITY_HEADS`).
 
     Per level, the classification terms cover every anchor of every image (image-major) and
-    the other terms the positives; the batch divides them by the batch's ``avg_factor`` and its
-    positives' summed box weights. Each call's terms are computed once, unreduced
-    (:func:`_terms_once`), summed per image (a positive's image is its row in the level's
-    labels) and divided by the image's own normalisers.
+    the other terms the positives; the batch divides them by the batch's normalisers. Each
+    call's terms are computed once, unreduced (:func:`_terms_once`), summed per image (a
+    positive's image is its row in the level's labels) and divided by the image's own.
     """
     head = model.bbox_head
     normalisers = quality_head_normalisers(head)
@@ -419,9 +421,10 @@ def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Te
         return out
 
     def per_image(num: int) -> Optional[Tensor]:
-        if len(factors) != num or not levels:
+        if not levels or ('own' in normalisers.values() and len(factors) != num):
             return None
-        own, weighted, weights = 0, 0, 0
+        parts = dict.fromkeys(normalisers.values(), 0)
+        norms = {'box weights': 0, 'assign metrics': 0}
         for labels, calls in levels:
             if labels.dim() != 2 or labels.shape[0] != num:
                 return None
@@ -432,20 +435,28 @@ def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Te
                     _positive_sums(call.terms, image, num)
                 if sums is None:
                     return None
-                if normalisers[attr] == 'own':
-                    own = own + sums
-                else:
-                    weighted = weighted + sums / (call.kwargs['avg_factor'] + EPS)
+                kind = normalisers[attr]
+                parts[kind] = parts[kind] + (
+                    sums if kind == 'own' else sums / (call.kwargs['avg_factor'] + EPS))
                 if attr == 'loss_bbox':
-                    weights = weights + _positive_sums(call.kwargs['weight'], image, num)
-        factor = labels.new_tensor([float(f) for f in factors], dtype=torch.float32)
-        loss = own / (factor.to(own) + EPS)
-        if torch.is_tensor(weighted):  # mmdet computed box terms (the batch had positives)
-            loss = loss + weighted / weights.clamp_min(1)
+                    norms['box weights'] = norms['box weights'] + _positive_sums(
+                        call.kwargs['weight'], image, num)
+                if attr == 'loss_cls' and kind == 'assign metrics':
+                    norms['assign metrics'] = norms['assign metrics'] + \
+                        call.args[1][1].reshape(num, -1).sum(1)
+        loss = 0
+        for kind, part in parts.items():
+            if not torch.is_tensor(part):  # mmdet computed no such terms (no positive)
+                continue
+            if kind == 'own':
+                factor = part.new_tensor([float(f) for f in factors])
+                loss = loss + part / (factor + EPS)
+            else:
+                loss = loss + part / norms[kind].clamp_min(1)
         return loss
 
-    with image_avg_factors(head) as factors, \
-            methods_replaced('loss_by_feat_single', {head: recording_loss}):
+    with (image_avg_factors(head) if 'own' in normalisers.values() else nullcontext([])) \
+            as factors, methods_replaced('loss_by_feat_single', {head: recording_loss}):
         yield per_image
 
 
