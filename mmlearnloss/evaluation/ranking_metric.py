@@ -95,6 +95,7 @@ class LossRankingMetric(BaseMetric):
         self.last_losses: Optional[Dict[str, List[float]]] = None
 
     def process(self, data_batch, data_samples: Sequence) -> None:
+        values = []
         for sample in data_samples:
             get = sample.get if isinstance(sample, dict) else (
                 lambda key, s=sample: getattr(s, key, None))
@@ -103,7 +104,13 @@ class LossRankingMetric(BaseMetric):
                 raise KeyError('LossRankingMetric needs pred_loss and target_loss on every data '
                                'sample: evaluate a mmlearnloss.LearningLoss model with '
                                'val_target_loss=True on data with ground truth.')
-            self.results.append((float(pred), float(target)))
+            values += [pred, target]
+        if all(isinstance(v, Tensor) and v.numel() == 1 for v in values) \
+                and len({v.device for v in values}) == 1:
+            # One copy to the host for the batch, where float() of each value would wait on
+            # the device twice per sample.
+            values = torch.cat([v.detach().reshape(1) for v in values]).tolist()
+        self.results.extend(zip(map(float, values[0::2]), map(float, values[1::2])))
 
     def compute_metrics(self, results: List) -> Dict[str, float]:
         pred = torch.tensor([r[0] for r in results])

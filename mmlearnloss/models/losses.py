@@ -203,7 +203,9 @@ class LossPredictionLoss(nn.Module):
         num_pairs = valid.sum()
         if self.mode == 'ranking':
             sign = later * 2. - 1.  # Eq. 2: +1 where i's loss is the larger, else -1 (ties too)
-            terms = F.relu(self.margin - sign * (preds[0] - preds[1]))
+            # -sign * (p_i - p_j) + ξ, written sign * (p_j - p_i) + ξ: the same values, and
+            # adding ξ needs no operation in the backward where subtracting from it negates.
+            terms = F.relu(sign * (preds[1] - preds[0]) + self.margin)
             loss = (terms * valid).sum() / num_pairs.clamp_min(1)
         else:
             error = torch.where(finite, pred_loss - target_loss, pred_loss * 0.)
@@ -215,7 +217,9 @@ class LossPredictionLoss(nn.Module):
             agree = (torch.sign(preds[0] - preds[1]) == torch.sign(targets[0] - targets[1])) \
                 + 0.5 * (preds[0] == preds[1])
         accuracy = (agree * valid).sum() / num_pairs
-        return loss * self.loss_weight, accuracy, invalid
+        if self.loss_weight != 1:  # x * 1 is x: λ = 1 costs no operation, forward or backward
+            loss = loss * self.loss_weight
+        return loss, accuracy, invalid
 
     @staticmethod
     def count_invalid(target_loss: Tensor) -> Tensor:
