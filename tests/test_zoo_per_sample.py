@@ -148,7 +148,7 @@ ZOO = {
     Case(train_only=True, reads_training=True),
     # DDOD's head counts the positives of every call (the replays start from its counts)
     (DET, 'ddod/ddod_r50_fpn_1x_coco.py'): Case(size=(288, 288), shrink=narrower),
-    (DET, 'tood/tood_r50_fpn_1x_coco.py'): Case(),
+    (DET, 'tood/tood_r50_fpn_1x_coco.py'): Case(one_pass=True),
     (DET, 'paa/paa_r50_fpn_1x_coco.py'): Case(),
     (DET, 'autoassign/autoassign_r50-caffe_fpn_1x_coco.py'): Case(),
     # mmdet instance segmentation, single-stage (RTMDet-Ins converts its samples' masks)
@@ -483,6 +483,25 @@ def test_one_pass_losses_of_images_without_boxes_equal_the_replay(zoo, empty):
     assert len(samples[-1].gt_instances) == 0 and len(zoo.samples[-1].gt_instances) > 0
     assert read is not None, 'the recorder fell back to the replay'
     assert torch.isfinite(read).all(), read
+    torch.testing.assert_close(read, replayed, rtol=1e-4, atol=1e-6)
+
+
+@zoo_where(lambda case: case is ZOO[(DET, 'tood/tood_r50_fpn_1x_coco.py')])
+def test_tood_after_its_initial_epochs_has_one_pass_losses_equal_to_the_replay(zoo):
+    # From `initial_epoch` on, TOOD assigns by task alignment and scores by quality focal loss
+    hub = MessageHub.get_current_instance()
+    hub.update_info('epoch', zoo.arch.bbox_head.initial_epoch)
+    try:
+        with zoo.comparison_mode(), torch.no_grad():
+            feats = zoo.arch.extract_feat(zoo.inputs)
+            replayed = zoo.model.adapter.replay_each(zoo.arch, zoo.inputs, zoo.samples, feats)
+            with zoo.model.adapter.one_pass(zoo.arch)(zoo.arch) as per_image:
+                zoo.arch.loss(zoo.inputs, zoo.samples)
+                read = per_image(zoo.case.batch)
+            assert zoo.arch.bbox_head.epoch == zoo.arch.bbox_head.initial_epoch
+    finally:
+        hub.update_info('epoch', 0)
+    assert read is not None, 'the recorder fell back to the replay'
     torch.testing.assert_close(read, replayed, rtol=1e-4, atol=1e-6)
 
 

@@ -104,8 +104,8 @@ class DetectorAdapter(ReplayAdapter):
 @PER_SAMPLE.register_module()
 class SingleStageDetectorAdapter(DetectorAdapter):
     """mmdet single-stage detectors; entropy for softmax heads (SSD). The per-sample losses of
-    SSD, the anchor-head family (RetinaNet), ATSS, GFL, RTMDet, FCOS and YOLOX come from the
-    batch loss (:func:`ssd_image_terms`, :func:`dense_head_terms`, :func:`quality_head_terms`,
+    SSD, the anchor-head family (RetinaNet), ATSS, GFL, RTMDet, TOOD, FCOS and YOLOX come from
+    the batch loss (:func:`ssd_image_terms`, :func:`dense_head_terms`, :func:`quality_head_terms`,
     :func:`fcos_head_terms`, :func:`yolox_head_terms`), other heads' from the replay."""
 
     architectures = ('SingleStageDetector', )

@@ -372,22 +372,27 @@ def _positive_sums(terms: Tensor, image: Tensor, num: int) -> Optional[Tensor]:
 
 
 #: Per-level heads whose loss adds quality terms (ATSS's centerness, GFL's distribution,
-#: RTMDet's soft labels): each loss module of ``loss_by_feat_single`` and what an image alone
-#: divides its terms by, as the batch divides by the batch's: 'own', its sampling result's
-#: ``avg_factor``; 'box weights', the sum of its positives' box weights (centerness or
-#: quality, at least 1) after the call's own ``avg_factor``; 'assign metrics', the sum of its
-#: anchors' classification quality targets (at least 1) after the call's own ``avg_factor``.
+#: RTMDet's and TOOD's soft labels): each loss module of ``loss_by_feat_single`` and what an
+#: image alone divides its terms by, as the batch divides by the batch's: 'own', its sampling
+#: result's ``avg_factor``; 'box weights', the sum of its positives' box weights (centerness or
+#: quality, at least 1) after the call's own ``avg_factor``; an argument of
+#: ``loss_by_feat_single`` (its anchors' soft-label targets), its sum over the image's anchors
+#: (at least 1) after the call's own ``avg_factor``. A module named ``*loss_cls`` covers every
+#: anchor, the others the positives.
 QUALITY_HEADS: Dict[str, Dict[str, str]] = {
     'ATSSHead': dict(loss_cls='own', loss_centerness='own', loss_bbox='box weights'),
     'GFLHead': dict(loss_cls='own', loss_bbox='box weights', loss_dfl='box weights'),
-    'RTMDetHead': dict(loss_cls='assign metrics', loss_bbox='box weights'),
+    'RTMDetHead': dict(loss_cls='assign_metrics', loss_bbox='box weights'),
+    # TOOD: focal loss on the ATSS assignment before `initial_epoch`, then quality focal loss
+    'TOODHead': dict(initial_loss_cls='alignment_metrics', loss_cls='alignment_metrics',
+                     loss_bbox='box weights'),
 }
 
 
 def quality_head_normalisers(head: nn.Module) -> Optional[Dict[str, str]]:
-    """The :data:`QUALITY_HEADS` entry whose loss ``head`` computes exactly (mmdet's ATSS, GFL
-    or RTMDet loss, targets and per-level terms, loss modules of :data:`SUMMING_LOSSES`), or
-    None."""
+    """The :data:`QUALITY_HEADS` entry whose loss ``head`` computes exactly (mmdet's ATSS, GFL,
+    RTMDet or TOOD loss, targets and per-level terms, loss modules of :data:`SUMMING_LOSSES`),
+    or None."""
     for name, normalisers in QUALITY_HEADS.items():
         if (_is_framework_method(head, 'BaseDenseHead', 'loss')
                 and _is_framework_method(head, name, 'loss_by_feat', 'loss_by_feat_single',
@@ -399,7 +404,7 @@ def quality_head_normalisers(head: nn.Module) -> Optional[Dict[str, str]]:
 
 @contextmanager
 def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
-    """Record mmdet's ATSS, GFL or RTMDet loss image by image (:data:`QUALITY_HEADS`).
+    """Record mmdet's ATSS, GFL, RTMDet or TOOD loss image by image (:data:`QUALITY_HEADS`).
 
     Per level, the classification terms cover every anchor of every image (image-major) and
     the other terms the positives; the batch divides them by the batch's normalisers. Each
@@ -409,6 +414,7 @@ def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Te
     head = model.bbox_head
     normalisers = quality_head_normalisers(head)
     modules = {getattr(head, attr): attr for attr in normalisers}
+    targets = set(normalisers.values()) - {'own', 'box weights'}  # arguments summed per image
     levels = []
     loss_single = head.loss_by_feat_single
     signature = inspect.signature(loss_single)
@@ -417,21 +423,24 @@ def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Te
         calls = []
         with _terms_once(list(modules), calls):
             out = loss_single(*args, **kwargs)
-        levels.append((signature.bind(*args, **kwargs).arguments['labels'], calls))
+        levels.append((signature.bind(*args, **kwargs).arguments, calls))
         return out
 
     def per_image(num: int) -> Optional[Tensor]:
         if not levels or ('own' in normalisers.values() and len(factors) != num):
             return None
         parts = dict.fromkeys(normalisers.values(), 0)
-        norms = {'box weights': 0, 'assign metrics': 0}
-        for labels, calls in levels:
+        norms = dict.fromkeys(targets | {'box weights'}, 0)
+        for arguments, calls in levels:
+            labels = arguments['labels']
             if labels.dim() != 2 or labels.shape[0] != num:
                 return None
+            for kind in targets:
+                norms[kind] = norms[kind] + arguments[kind].reshape(num, -1).sum(1)
             image = ((labels >= 0) & (labels < head.num_classes)).nonzero()[:, 0]
             for call in calls:
                 attr = modules[call.module]
-                sums = _image_sums(call.terms, num) if attr == 'loss_cls' else \
+                sums = _image_sums(call.terms, num) if attr.endswith('loss_cls') else \
                     _positive_sums(call.terms, image, num)
                 if sums is None:
                     return None
@@ -441,9 +450,6 @@ def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Te
                 if attr == 'loss_bbox':
                     norms['box weights'] = norms['box weights'] + _positive_sums(
                         call.kwargs['weight'], image, num)
-                if attr == 'loss_cls' and kind == 'assign metrics':
-                    norms['assign metrics'] = norms['assign metrics'] + \
-                        call.args[1][1].reshape(num, -1).sum(1)
         loss = 0
         for kind, part in parts.items():
             if not torch.is_tensor(part):  # mmdet computed no such terms (no positive)
