@@ -5,10 +5,10 @@ from torch import nn
 
 from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy, roi_entropy
 from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss, computes_fcos_loss,
-                       computes_pose_head_loss, computes_ssd_loss, dense_head_terms,
-                       faster_rcnn_terms, fcos_head_terms, pose_loss_terms, quality_head_terms,
-                       quality_head_normalisers, ssd_image_terms, uses_cls_head_loss,
-                       computes_yolox_loss, yolox_head_terms)
+                       computes_pose_head_loss, computes_ssd_loss, computes_yolox_loss,
+                       dense_head_terms, faster_rcnn_terms, fcos_head_terms, pose_loss_terms,
+                       quality_head_normalisers, quality_head_terms, ssd_image_terms,
+                       uses_cls_head_loss, yolox_head_terms)
 from mmlearnloss.registry import PER_SAMPLE
 from .replay import ReplayAdapter, head_outputs_as, replay_rng
 

@@ -358,17 +358,28 @@ def dense_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tens
         yield per_image
 
 
-def _positive_sums(terms: Tensor, image: Tensor, num: int) -> Optional[Tensor]:
-    """[B] sums of the terms of positives whose images are ``image`` (each positive's terms
-    in a row of ``terms``), zero for an image without positives; None if the terms are not one
-    row per positive. A 0-dim term is mmdet's zero for a call without any positive weight
+def _sums_by_image(terms: Tensor, image: Tensor, num: int) -> Optional[Tensor]:
+    """[B] sums of the rows of ``terms`` (anchors, points or positives) by their images
+    ``image``, zero for an image without rows; None if the terms are not one row per entry of
+    ``image``. A 0-dim term is mmdet's zero for a call without any positive weight
     (``GIoULoss``)."""
     zeros = terms.new_zeros(num)
     if terms.dim() == 0:
         return zeros + terms * 0  # NaN stays NaN
     if terms.numel() % max(len(image), 1) or (len(image) == 0) != (terms.numel() == 0):
         return None
+    if not len(image):
+        return zeros
     return zeros.index_add(0, image, terms.reshape(len(image), -1).sum(1))
+
+
+def _computes_dense_loss(head: nn.Module, base: str, methods: tuple, losses) -> bool:
+    """Whether ``head`` takes ``BaseDenseHead.loss`` and ``methods`` from the mmdet class
+    ``base`` unchanged, and its loss modules ``losses`` (attribute names) are of
+    :data:`SUMMING_LOSSES`."""
+    return (_is_framework_method(head, 'BaseDenseHead', 'loss')
+            and _is_framework_method(head, base, *methods)
+            and all(_sums(getattr(head, attr, None)) for attr in losses))
 
 
 #: Per-level heads whose loss adds quality terms (ATSS's centerness, GFL's distribution,
@@ -394,10 +405,8 @@ def quality_head_normalisers(head: nn.Module) -> Optional[Dict[str, str]]:
     RTMDet or TOOD loss, targets and per-level terms, loss modules of :data:`SUMMING_LOSSES`),
     or None."""
     for name, normalisers in QUALITY_HEADS.items():
-        if (_is_framework_method(head, 'BaseDenseHead', 'loss')
-                and _is_framework_method(head, name, 'loss_by_feat', 'loss_by_feat_single',
-                                         'get_targets', '_get_targets_single')
-                and all(_sums(getattr(head, attr, None)) for attr in normalisers)):
+        if _computes_dense_loss(head, name, ('loss_by_feat', 'loss_by_feat_single', 'get_targets',
+                                             '_get_targets_single'), normalisers):
             return normalisers
     return None
 
@@ -441,14 +450,14 @@ def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Te
             for call in calls:
                 attr = modules[call.module]
                 sums = _image_sums(call.terms, num) if attr.endswith('loss_cls') else \
-                    _positive_sums(call.terms, image, num)
+                    _sums_by_image(call.terms, image, num)
                 if sums is None:
                     return None
                 kind = normalisers[attr]
                 parts[kind] = parts[kind] + (
                     sums if kind == 'own' else sums / (call.kwargs['avg_factor'] + EPS))
                 if attr == 'loss_bbox':
-                    norms['box weights'] = norms['box weights'] + _positive_sums(
+                    norms['box weights'] = norms['box weights'] + _sums_by_image(
                         call.kwargs['weight'], image, num)
         loss = 0
         for kind, part in parts.items():
@@ -469,11 +478,9 @@ def quality_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Te
 def computes_fcos_loss(head: nn.Module) -> bool:
     """Whether ``head``'s loss is mmdet's ``FCOSHead`` loss, its targets and centerness the
     framework's, with loss modules of :data:`SUMMING_LOSSES`."""
-    return (_is_framework_method(head, 'BaseDenseHead', 'loss')
-            and _is_framework_method(head, 'FCOSHead', 'loss_by_feat', 'get_targets',
-                                     '_get_targets_single', 'centerness_target')
-            and all(_sums(getattr(head, attr, None))
-                    for attr in ('loss_cls', 'loss_bbox', 'loss_centerness')))
+    return _computes_dense_loss(
+        head, 'FCOSHead', ('loss_by_feat', 'get_targets', '_get_targets_single',
+                           'centerness_target'), ('loss_cls', 'loss_bbox', 'loss_centerness'))
 
 
 @contextmanager
@@ -519,7 +526,7 @@ def fcos_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tenso
         if not made['loss_bbox']:  # no positive in the batch: mmdet's zeros
             return loss / (num_pos + EPS)
         box, centerness = made['loss_bbox'][0], made['loss_centerness'][0]
-        parts = [_positive_sums(t, positive, num)
+        parts = [_sums_by_image(t, positive, num)
                  for t in (box.terms, box.kwargs['weight'], centerness.terms)]
         if any(part is None for part in parts):
             return None
@@ -534,10 +541,8 @@ def fcos_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tenso
 def computes_yolox_loss(head: nn.Module) -> bool:
     """Whether ``head``'s loss is mmdet's ``YOLOXHead`` loss and targets, with loss modules of
     :data:`SUMMING_LOSSES`."""
-    return (_is_framework_method(head, 'BaseDenseHead', 'loss')
-            and _is_framework_method(head, 'YOLOXHead', 'loss_by_feat', '_get_targets_single')
-            and all(_sums(getattr(head, attr, None))
-                    for attr in ('loss_cls', 'loss_bbox', 'loss_obj', 'loss_l1')))
+    return _computes_dense_loss(head, 'YOLOXHead', ('loss_by_feat', '_get_targets_single'),
+                                ('loss_cls', 'loss_bbox', 'loss_obj', 'loss_l1'))
 
 
 @contextmanager
@@ -577,7 +582,7 @@ def yolox_head_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tens
         count = objectness.new_tensor(counts, dtype=torch.long)
         image = torch.arange(num, device=count.device).repeat_interleave(count)
         sums = [_image_sums(objectness, num)] + [
-            _positive_sums(call.terms, image, num) for m in made[1:] for call in m]
+            _sums_by_image(call.terms, image, num) for m in made[1:] for call in m]
         if any(s is None for s in sums):
             return None
         return sum(sums) / count.clamp_min(1).to(objectness)
