@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-import make_mini_datasets as mini
 from conftest import ROOT, tree_digest
 from mmlearnloss.active.state import ALState
+from mmlearnloss.testing.cifar import make_cifar10
+from mmlearnloss.testing.voc import make_voc
 
 CONFIG = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
 TINY = ('train_cfg.max_epochs=1', 'train_dataloader.batch_size=10',
@@ -18,8 +19,8 @@ TINY = ('train_cfg.max_epochs=1', 'train_dataloader.batch_size=10',
 @pytest.fixture(scope='module')
 def cwd(tmp_path_factory):
     root = tmp_path_factory.mktemp('bad_input')
-    mini.make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
-    mini.make_voc(str(root / 'data' / 'mini'), n07=4, n12=4, n_test=2, seed=0)
+    make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    make_voc(str(root / 'data' / 'mini'), n07=4, n12=4, n_test=2, seed=0)
     return root
 
 

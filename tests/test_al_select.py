@@ -17,11 +17,12 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 import al_select
-import make_mini_datasets as mini
 import make_mnist5k
 from conftest import ROOT, build_model, config_path
 from mmlearnloss.active.strategies import (CoresetStrategy, DiverseLearningLossStrategy,
                                            LearningLossStrategy, RandomStrategy)
+from mmlearnloss.testing.mpii import make_mpii
+from mmlearnloss.testing.voc import make_voc
 
 AL_SELECT = osp.join(ROOT, 'tools', 'al_select.py')
 VOC_CONFIG = 'mini/ssd_voc_learnloss_mini.py'
@@ -36,8 +37,8 @@ MNIST_ROOT = osp.join('data', 'mnist5k')  # where the mnist5k configs look, from
 def workdir(tmp_path_factory):
     """A folder with tiny mini datasets where the mini configs look for them (data/mini)."""
     root = tmp_path_factory.mktemp('select')
-    mini.make_voc(str(root / 'data' / 'mini'), n07=4, n12=6, n_test=1)
-    mini.make_mpii(str(root / 'data' / 'mini'), n_train=6, n_val=1)
+    make_voc(str(root / 'data' / 'mini'), n07=4, n12=6, n_test=1)
+    make_mpii(str(root / 'data' / 'mini'), n_train=6, n_val=1)
     return root
 
 

@@ -11,8 +11,10 @@ import time
 import pytest
 from mmengine.registry import DATASETS, DefaultScope, init_default_scope
 
-import make_mini_datasets as mini
 from conftest import ROOT, running_alongside
+from mmlearnloss.testing.cifar import make_cifar10
+from mmlearnloss.testing.mpii import make_mpii
+from mmlearnloss.testing.voc import make_voc
 
 AL_TRAIN = osp.join(ROOT, 'tools', 'al_train.py')
 
@@ -23,9 +25,9 @@ def mini_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('al')
     data = root / 'data' / 'mini'
     # The detection and pose runs take seconds an image on two cores: a few images each.
-    mini.make_voc(str(data), n07=4, n12=4, n_test=2, seed=0)
-    mini.make_cifar10(str(data), n_train=100, n_test=20, seed=0)
-    mini.make_mpii(str(data), n_train=10, n_val=4, seed=0)
+    make_voc(str(data), n07=4, n12=4, n_test=2, seed=0)
+    make_cifar10(str(data), n_train=100, n_test=20, seed=0)
+    make_mpii(str(data), n_train=10, n_val=4, seed=0)
     return root
 
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-import make_mini_datasets as mini
 from conftest import ROOT
+from mmlearnloss.testing.cifar import make_cifar10
 
 import al_train  # noqa: E402  (tools/ is on the path: conftest)
 
@@ -21,7 +21,7 @@ TINY = ('train_cfg.max_epochs=1', 'train_cfg.num_stages=1', 'train_cfg.initial_s
 @pytest.fixture(scope='module')
 def cwd(tmp_path_factory):
     root = tmp_path_factory.mktemp('flags')
-    mini.make_cifar10(str(root / 'data' / 'mini'), n_train=60, n_test=10, seed=0)
+    make_cifar10(str(root / 'data' / 'mini'), n_train=60, n_test=10, seed=0)
     return root
 
 

@@ -4,14 +4,14 @@ import re
 
 import pytest
 
-import make_mini_datasets as mini
+from mmlearnloss.testing.cifar import make_cifar10
 from test_al_train import CLS_OPTIONS, al_train
 
 
 @pytest.fixture(scope='module')
 def cifar_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('auto_scale_lr')
-    mini.make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
     return root
 
 

@@ -14,9 +14,9 @@ from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner import Runner, load_checkpoint
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
-import make_mini_datasets as mini
 from conftest import config_path
 from mmlearnloss.compat import TRUST_ENV, safe_load
+from mmlearnloss.testing.cifar import make_cifar10
 
 CONFIG = 'mini/resnet18_cifar10_learnloss_mini.py'
 
@@ -44,7 +44,7 @@ def plain_config(root, work_dir, name: str) -> Config:
 @pytest.fixture(scope='module')
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp('checkpoints')
-    mini.make_cifar10(str(root / 'data' / 'mini'), n_train=40, n_test=10, seed=0)
+    make_cifar10(str(root / 'data' / 'mini'), n_train=40, n_test=10, seed=0)
     return root
 
 

@@ -6,8 +6,8 @@ import os.path as osp
 import subprocess
 import sys
 
-import make_mini_datasets as mini
 from conftest import ROOT, free_port
+from mmlearnloss.testing.cifar import make_cifar10
 
 OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=20', 'train_cfg.query_size=10',
            'train_cfg.subset_size=None', 'train_cfg.max_epochs=1',
@@ -16,7 +16,7 @@ CONFIG = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
 
 
 def test_two_process_selection_equals_single_process_selection(tmp_path):
-    mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
     work_dir = tmp_path / 'work'
     env = dict(os.environ, PYTHONPATH=ROOT)
     dist = subprocess.run(
@@ -68,7 +68,7 @@ if os.environ.get('RANK') == '1':
 
 
 def test_a_rank_dying_while_scoring_fails_the_run_and_loses_no_label(tmp_path):
-    mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
     work_dir = tmp_path / 'work'
     inject = tmp_path / 'inject'
     inject.mkdir()

@@ -7,8 +7,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
 
-import make_mini_datasets as mini
 from conftest import config_path
+from mmlearnloss.testing.voc import make_voc
 from test_al_train import al_train, assert_two_stages, load_state, voc_split_ids
 
 CONFIG = 'faster-rcnn_voc_learnloss_mini.py'
@@ -24,7 +24,7 @@ TINY = ('train_cfg.num_stages=2', 'train_cfg.initial_size=2', 'train_cfg.query_s
 def voc_root(tmp_path_factory):
     """A working directory with a tiny mini VOC set where the mini configs look for it."""
     root = tmp_path_factory.mktemp('frcnn')
-    mini.make_voc(str(root / 'data' / 'mini'), n07=4, n12=4, n_test=2, seed=0)
+    make_voc(str(root / 'data' / 'mini'), n07=4, n12=4, n_test=2, seed=0)
     return root
 
 

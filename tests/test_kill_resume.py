@@ -21,9 +21,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-import make_mini_datasets as mini
 from conftest import ROOT, free_port
 from mmlearnloss.active.seeding import SampleSeededDataset
+from mmlearnloss.testing.cifar import make_cifar10
 
 CONFIG = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
 #: The mini CIFAR config, its ResNet-18 16 channels wide at the stem instead of 64 (a stage of
@@ -45,7 +45,7 @@ TRAIN_LINE = re.compile(r'Epoch\(train\) +\[\d+\]\[(\d+)/(\d+)\]')
 @pytest.fixture(scope='module')
 def cwd(tmp_path_factory):
     root = tmp_path_factory.mktemp('kill_resume')
-    mini.make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
     return root
 
 

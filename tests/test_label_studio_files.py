@@ -10,20 +10,21 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 
-import make_mini_datasets as mini
 from conftest import ROOT, build_model, config_path
 from mmlearnloss.active.splits import PoolSplitter
 from mmlearnloss.annotation.label_studio.files import (import_tasks, labeling_config,
                                                        returned_from_export, write_import_files)
 from mmlearnloss.annotation.label_studio.oracle import build_oracle
 from mmlearnloss.annotation.query import ReturnedAnnotationError, apply_returned, write_query
+from mmlearnloss.testing.mpii import make_mpii
+from mmlearnloss.testing.voc import VOC_CLASSES, make_voc, voc_xml
 
 VOC_QUERY = ['VOC2012/2012_000003', 'VOC2007/000002']
 
 
 @pytest.fixture
 def voc_pool(tmp_path):
-    data_root = mini.make_voc(str(tmp_path / 'data'), n07=3, n12=3, n_test=1) + '/'
+    data_root = make_voc(str(tmp_path / 'data'), n07=3, n12=3, n_test=1) + '/'
     leaves = [dict(type='VOCDataset', data_root=data_root,
                    ann_file=f'{year}/ImageSets/Main/trainval.txt',
                    data_prefix=dict(sub_data_root=f'{year}/'), pipeline=[])
@@ -72,7 +73,7 @@ def test_voc_labeling_config_lists_the_twenty_classes_as_rectangle_labels(voc_po
     config = ET.fromstring(labeling_config(voc_pool))
     labels = config.find('RectangleLabels')
     assert labels.get('toName') == config.find('Image').get('name') == 'image'
-    assert [label.get('value') for label in labels] == list(mini.VOC_CLASSES)
+    assert [label.get('value') for label in labels] == list(VOC_CLASSES)
 
 
 def test_tasks_are_ranked_and_carry_the_predicted_boxes_above_the_threshold(voc_pool):
@@ -180,7 +181,7 @@ def test_tasks_made_by_hand_are_matched_by_image_file_name(voc_pool, tmp_path):
 
 @pytest.fixture
 def mpii_pool(tmp_path):
-    mini.make_mpii(str(tmp_path / 'data'), n_train=4, n_val=1)
+    make_mpii(str(tmp_path / 'data'), n_train=4, n_val=1)
     ann = tmp_path / 'data' / 'mpii' / 'annotations' / 'mpii_train.json'
     return PoolSplitter(dict(type='MpiiDataset', data_root=str(tmp_path / 'data' / 'mpii'),
                              ann_file=str(ann), data_prefix=dict(img='images/'), pipeline=[]))
@@ -215,7 +216,7 @@ def test_oracle_config_refuses_a_token_and_unknown_types():
 
 def test_al_select_writes_a_label_studio_import_file(tmp_path):
     """al_select.py --format label-studio on mini VOC: tasks with the model's predictions."""
-    mini.make_voc(str(tmp_path / 'data' / 'mini'), n07=3, n12=3, n_test=1)
+    make_voc(str(tmp_path / 'data' / 'mini'), n07=3, n12=3, n_test=1)
     model = build_model('mini/ssd_voc_learnloss_mini.py', 'mmdet').eval()
     checkpoint = str(tmp_path / 'ssd.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
@@ -304,7 +305,7 @@ def test_voc_boxes_round_trip_to_the_same_xml_integers(voc_pool, tmp_path):
                 ('cat', [width - 49, height - 29, width, height]),  # on the right / bottom edge
                 ('car', [13, 17, 52, 60])]
     with open(xml, 'wb') as f:
-        f.write(mini.voc_xml('VOC2007', '000002', width, height, [
+        f.write(voc_xml('VOC2007', '000002', width, height, [
             dict(name=name, bbox=[v - 1 for v in box]) for name, box in original]))
     cfg = {k: v for k, v in voc_pool.dataset_cfg['datasets'][0].items() if k != 'type'}
     dataset = VOCDataset(**cfg)

@@ -18,12 +18,12 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import label_studio_server
-import make_mini_datasets as mini
 from conftest import ROOT, tree_digest
 from mmlearnloss.active.splits import PoolSplitter
 from mmlearnloss.annotation.label_studio.oracle import (LabelStudioClient, LabelStudioError,
                                                         LabelStudioOracle, collect_returned)
 from mmlearnloss.annotation.query import write_query
+from mmlearnloss.testing.voc import make_voc
 
 OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=4', 'train_cfg.query_size=3',
            'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4')
@@ -48,7 +48,7 @@ def server(tmp_path_factory):
 def queried(server):
     """The run stopped after stage 1's selection, its tasks in Label Studio."""
     root = server['root']
-    mini.make_voc(str(root / 'data' / 'mini'), n07=6, n12=6, n_test=2, seed=0)
+    make_voc(str(root / 'data' / 'mini'), n07=6, n12=6, n_test=2, seed=0)
     config = root / 'ssd_voc_label_studio.py'
     config.write_text(
         f"_base_ = {osp.join(ROOT, 'configs', 'mini', 'ssd_voc_learnloss_mini.py')!r}\n"
@@ -241,7 +241,7 @@ def test_a_project_serves_several_queries_and_refuses_another_labeling_config(
         server, tmp_path, monkeypatch):
     monkeypatch.setenv('LABEL_STUDIO_API_KEY', server['token'])
     data = server['root'] / 'reuse'
-    root = mini.make_voc(str(data), n07=3, n12=1, n_test=1)
+    root = make_voc(str(data), n07=3, n12=1, n_test=1)
     pool = PoolSplitter(dict(type='VOCDataset', data_root=root + '/',
                              ann_file='VOC2007/ImageSets/Main/trainval.txt',
                              data_prefix=dict(sub_data_root='VOC2007/'), pipeline=[]))

@@ -6,8 +6,8 @@ import os.path as osp
 import subprocess
 import sys
 
-import make_mini_datasets as mini
 from conftest import ROOT
+from mmlearnloss.testing.mpii import make_mpii
 
 CONFIG = osp.join(ROOT, 'configs', 'mini', 'hourglass_mpii_learnloss_mini.py')
 OPTIONS = ('train_cfg.oracle=manual', 'train_cfg.num_stages=2', 'train_cfg.initial_size=4',
@@ -23,7 +23,7 @@ def al_train(cwd, work_dir, resume=False):
 
 
 def test_manual_oracle_stops_checks_the_returned_labels_and_uses_them(tmp_path):
-    mini.make_mpii(str(tmp_path / 'data' / 'mini'), n_train=16, n_val=4, seed=0)
+    make_mpii(str(tmp_path / 'data' / 'mini'), n_train=16, n_val=4, seed=0)
     work = tmp_path / 'work'
 
     first = al_train(tmp_path, work)

@@ -1,4 +1,4 @@
-"""The mini datasets of tools/make_mini_datasets.py load with the frameworks' own dataset classes.
+"""The mini datasets of mmlearnloss.testing load with the frameworks' own dataset classes.
 
 Each dataset is generated once per module (default sizes) and loaded with the configs' own
 conventions (data_root, ann_file, data_prefix), as mmdet's voc0712.py, mmpretrain's
@@ -13,8 +13,12 @@ import pytest
 from mmengine.registry import DefaultScope
 from scipy.io import loadmat
 
-import make_mini_datasets as mini
+import make_mini_datasets as tool
 from conftest import tree_digest
+from mmlearnloss.testing.cifar import CIFAR10_CLASSES, cifar_labels, draw_cifar_image, make_cifar10
+from mmlearnloss.testing.common import DIFFICULTY_FILE, sample_rng
+from mmlearnloss.testing.mpii import draw_mpii_image, make_mpii
+from mmlearnloss.testing.voc import VOC_SHAPES, draw_voc_image, make_voc
 
 SEED = 0
 
@@ -38,7 +42,7 @@ def _jpeg_matches(path: str, img: np.ndarray, tol: float = 3.) -> bool:
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def voc_root(tmp_path_factory):
-    return mini.make_voc(str(tmp_path_factory.mktemp('voc')), seed=SEED) + '/'
+    return make_voc(str(tmp_path_factory.mktemp('voc')), seed=SEED) + '/'
 
 
 def _voc(voc_root, year, split, pipeline=(), **kwargs):
@@ -64,8 +68,7 @@ def test_voc_annotations_are_the_drawn_boxes_and_labels(voc_root):
     ds = _voc(voc_root, 'VOC2007', 'trainval')
     classes = ds.metainfo['classes']
     for index in (0, 7):
-        img, objects, _ = mini.draw_voc_image(
-            mini.sample_rng(SEED, ('voc', 'VOC2007', 'trainval'), index))
+        img, objects, _ = draw_voc_image(sample_rng(SEED, ('voc', 'VOC2007', 'trainval'), index))
         info = ds[index]
         assert (info['height'], info['width']) == img.shape[:2]
         assert [inst['bbox'] for inst in info['instances']] == [o['bbox'] for o in objects]
@@ -84,7 +87,7 @@ def test_voc_uses_only_the_drawn_classes_and_keeps_every_box_in_mmdet_filters(vo
             instances = ds[i]['instances']
             assert instances and all(inst['ignore_flag'] == 0 for inst in instances)
             names |= {ds.metainfo['classes'][inst['bbox_label']] for inst in instances}
-    assert names == set(mini.VOC_SHAPES)
+    assert names == set(VOC_SHAPES)
 
 
 def test_voc0712_concat_builds_like_mmdet_config(voc_root):
@@ -129,7 +132,7 @@ def test_voc_test_split_scores_map_one_with_ground_truth_as_detections(voc_root)
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def cifar_root(tmp_path_factory):
-    return mini.make_cifar10(str(tmp_path_factory.mktemp('cifar')), seed=SEED)
+    return make_cifar10(str(tmp_path_factory.mktemp('cifar')), seed=SEED)
 
 
 def test_cifar_files_are_python2_pickles_like_the_official_ones(cifar_root):
@@ -148,7 +151,7 @@ def test_cifar_files_are_python2_pickles_like_the_official_ones(cifar_root):
             'batch_label', 'labels', 'data', 'filenames'}
     with open(osp.join(folder, 'batches.meta'), 'rb') as f:
         meta = pickle.load(f, encoding='bytes')
-    assert meta[b'label_names'] == [c.encode() for c in mini.CIFAR10_CLASSES]
+    assert meta[b'label_names'] == [c.encode() for c in CIFAR10_CLASSES]
     assert meta[b'num_vis'] == 3072
 
 
@@ -168,13 +171,13 @@ def test_mini_cifar10_loads_the_drawn_images_and_labels(cifar_root):
                                            pipeline=[], lazy_init=False))
                        for split in ('train', 'test'))
     assert (len(train), len(test)) == (600, 200)
-    assert train.metainfo['classes'] == mini.CIFAR10_CLASSES
-    labels = mini.cifar_labels(SEED, 'test', 200)
+    assert train.metainfo['classes'] == CIFAR10_CLASSES
+    labels = cifar_labels(SEED, 'test', 200)
     assert [test[i]['gt_label'] for i in range(200)] == labels
     assert np.bincount(labels).tolist() == [20] * 10
     for index in (0, 123):  # 123 is in data_batch_2
-        img, _ = mini.draw_cifar_image(mini.cifar_labels(SEED, 'train', 600)[index],
-                                       mini.sample_rng(SEED, ('cifar', 'train'), index))
+        img, _ = draw_cifar_image(cifar_labels(SEED, 'train', 600)[index],
+                                  sample_rng(SEED, ('cifar', 'train'), index))
         np.testing.assert_array_equal(train[index]['img'], img)
 
 
@@ -183,7 +186,7 @@ def test_mini_cifar10_loads_the_drawn_images_and_labels(cifar_root):
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def mpii_root(tmp_path_factory):
-    return mini.make_mpii(str(tmp_path_factory.mktemp('mpii')), seed=SEED) + '/'
+    return make_mpii(str(tmp_path_factory.mktemp('mpii')), seed=SEED) + '/'
 
 
 def _mpii_val(mpii_root, **kwargs):
@@ -200,7 +203,7 @@ def test_mpii_loads_with_mmpose_and_keeps_the_drawn_joints(mpii_root):
                         data_prefix=dict(img='images/'), pipeline=[], lazy_init=False)
     val = _mpii_val(mpii_root)
     assert (len(train), len(val)) == (80, 24)
-    img, person = mini.draw_mpii_image(mini.sample_rng(SEED, ('mpii', 'train'), 3))
+    img, person = draw_mpii_image(sample_rng(SEED, ('mpii', 'train'), 3))
     info = train[3]
     assert info['img_path'] == osp.join(mpii_root, 'images', '010000004.jpg')
     # mmpose keeps MPII's 1-based joints and makes the centre 0-based (then moves it 15 px/200).
@@ -218,7 +221,7 @@ def test_mpii_head_boxes_give_each_val_person_its_head_size(mpii_root):
     assert mat['headboxes_src'].shape == (2, 2, 24)
     assert mat['pos_gt_src'].shape == (16, 2, 24) and mat['jnt_missing'].shape == (16, 24)
     for index in (0, 23):
-        _, person = mini.draw_mpii_image(mini.sample_rng(SEED, ('mpii', 'val'), index))
+        _, person = draw_mpii_image(sample_rng(SEED, ('mpii', 'val'), index))
         x1y1, x2y2 = person['headbox']
         assert val[index]['head_size'].item() == pytest.approx(
             0.6 * np.linalg.norm(x2y2 - x1y1), rel=1e-6)
@@ -245,8 +248,8 @@ def test_mpii_pckh_of_shifted_ground_truth(mpii_root, offset, pckh):
 # --------------------------------------------------------------------------------------------
 # Generator
 # --------------------------------------------------------------------------------------------
-SMALL = {'voc': (mini.make_voc, (4, 3, 2)), 'cifar': (mini.make_cifar10, (20, 10)),
-         'mpii': (mini.make_mpii, (4, 3))}
+SMALL = {'voc': (make_voc, (4, 3, 2)), 'cifar': (make_cifar10, (20, 10)),
+         'mpii': (make_mpii, (4, 3))}
 
 
 @pytest.mark.parametrize('task', list(SMALL))
@@ -263,12 +266,12 @@ def test_same_seed_gives_identical_bytes_and_other_seed_other_bytes(tmp_path, ta
 
 def test_rerun_overwrites_identically_and_drops_stale_files(tmp_path):
     root = str(tmp_path)
-    big = tree_digest(mini.make_voc(root, 5, 4, 3, seed=0))
-    small = tree_digest(mini.make_voc(root, 2, 1, 1, seed=0))
+    big = tree_digest(make_voc(root, 5, 4, 3, seed=0))
+    small = tree_digest(make_voc(root, 2, 1, 1, seed=0))
     assert set(small) < set(big)
     # An image does not depend on how many images are drawn.
     assert small['VOC2007/JPEGImages/000002.jpg'] == big['VOC2007/JPEGImages/000002.jpg']
-    assert tree_digest(mini.make_voc(root, 2, 1, 1, seed=0)) == small
+    assert tree_digest(make_voc(root, 2, 1, 1, seed=0)) == small
 
 
 def test_generator_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
@@ -276,21 +279,21 @@ def test_generator_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
     real.mkdir()
     (real / 'mpii_train.json').write_text('[]')
     with pytest.raises(FileExistsError, match='refusing to overwrite'):
-        mini.make_mpii(str(tmp_path), 2, 2)
+        make_mpii(str(tmp_path), 2, 2)
     assert (real / 'mpii_train.json').read_text() == '[]'
 
 
 def test_difficulty_is_recorded_and_spread_over_zero_to_one(voc_root, cifar_root):
     import json
-    with open(osp.join(cifar_root, mini.DIFFICULTY_FILE)) as f:
+    with open(osp.join(cifar_root, DIFFICULTY_FILE)) as f:
         train = np.array(json.load(f)['train'])
     assert len(train) == 600 and train.min() >= 0 and train.max() <= 1 and train.std() > 0.2
-    with open(osp.join(voc_root, mini.DIFFICULTY_FILE)) as f:
+    with open(osp.join(voc_root, DIFFICULTY_FILE)) as f:
         assert len(json.load(f)) == 40 + 40 + 24
 
 
 def test_cli_writes_the_chosen_tasks_and_says_where(tmp_path, capsys):
-    mini.main(['--out', str(tmp_path), '--tasks', 'cifar', 'mpii', '--cifar-sizes', '10', '5',
+    tool.main(['--out', str(tmp_path), '--tasks', 'cifar', 'mpii', '--cifar-sizes', '10', '5',
                '--mpii-sizes', '2', '1'])
     out = capsys.readouterr().out
     assert f'cifar: wrote 9 files to {tmp_path}/cifar10' in out

@@ -9,10 +9,10 @@ from importlib import import_module
 
 import pytest
 
-import make_mini_datasets as mini
 from mmlearnloss.active.splits import PoolSplitter
 from mmlearnloss.annotation.query import (ReturnedAnnotationError, apply_returned, check_returned,
                                           write_query)
+from mmlearnloss.testing.voc import make_voc
 
 
 def build_dataset(cfg, scope):
@@ -36,7 +36,7 @@ def returned_path(query, index=0):
 @pytest.fixture
 def voc_pool(tmp_path):
     """The mini VOC07+12 training set (4 + 4 images) as mmdet's voc0712 config wraps it."""
-    data_root = mini.make_voc(str(tmp_path / 'data'), n07=4, n12=4, n_test=1) + '/'
+    data_root = make_voc(str(tmp_path / 'data'), n07=4, n12=4, n_test=1) + '/'
     leaves = [dict(type='VOCDataset', data_root=data_root,
                    ann_file=f'{year}/ImageSets/Main/trainval.txt',
                    data_prefix=dict(sub_data_root=f'{year}/'),

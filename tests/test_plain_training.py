@@ -2,12 +2,12 @@
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import make_mini_datasets as mini
 from conftest import config_path
+from mmlearnloss.testing.cifar import make_cifar10
 
 
 def test_plain_epoch_training_logs_loss_pred_and_stops_the_gradient(tmp_path, monkeypatch):
-    mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=40, n_test=10, seed=0)
+    make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=40, n_test=10, seed=0)
     monkeypatch.chdir(tmp_path)
     cfg = Config.fromfile(config_path('mini/resnet18_cifar10_learnloss_mini.py'))
     cfg.merge_from_dict({'train_dataloader.batch_size': 10, 'val_dataloader.batch_size': 10,

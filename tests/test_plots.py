@@ -285,10 +285,10 @@ REAL_OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=20', 'train_cf
 @pytest.fixture(scope='module')
 def real_run(tmp_path_factory):
     """Two seeds of the mini CIFAR-10 learning-loss config, 2 short stages."""
-    import make_mini_datasets as mini
+    from mmlearnloss.testing.cifar import make_cifar10
 
     root = tmp_path_factory.mktemp('plots')
-    mini.make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    make_cifar10(str(root / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
     work_dir = root / 'work'
     result = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'),

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-import make_mini_datasets as mini
 from conftest import ROOT
+from mmlearnloss.testing.voc import make_voc
 
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 import pre_annotation_quality as quality  # noqa: E402
@@ -20,7 +20,7 @@ IDS = ['VOC2007/000001', 'VOC2007/000002', 'VOC2012/2012_000001']
 
 @pytest.fixture
 def voc(tmp_path):
-    data_root = mini.make_voc(str(tmp_path / 'data'), n07=3, n12=3, n_test=1) + '/'
+    data_root = make_voc(str(tmp_path / 'data'), n07=3, n12=3, n_test=1) + '/'
     dataset = dict(type='ConcatDataset', datasets=[
         dict(type='VOCDataset', data_root=data_root,
              ann_file=f'{year}/ImageSets/Main/trainval.txt',

@@ -7,18 +7,18 @@ from mmengine.registry import DefaultScope
 
 from mmengine.runner import Runner
 
-import make_mini_datasets as mini
 from conftest import build_model, config_path
 from mmlearnloss.active.predictions import predict_samples
 from mmlearnloss.active.scoring import pool_loader_cfg
 from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.testing.voc import make_voc
 
 IDS = ['VOC2012/2012_000002', 'VOC2007/000001', 'VOC2007/000003']
 
 
 @pytest.fixture
 def voc(tmp_path):
-    data_root = mini.make_voc(str(tmp_path / 'data'), n07=3, n12=3, n_test=1) + '/'
+    data_root = make_voc(str(tmp_path / 'data'), n07=3, n12=3, n_test=1) + '/'
     cfg = Config.fromfile(config_path('mini/ssd_voc_learnloss_mini.py'))
     for leaf in cfg.train_dataloader.dataset.dataset.datasets:
         leaf.data_root = data_root

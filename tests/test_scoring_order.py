@@ -7,9 +7,9 @@ import torch
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-import make_mini_datasets as mini
 from mmlearnloss.active.scoring import pool_loader_cfg, score_pool
 from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.testing.voc import make_voc
 
 
 class WidthScorer(torch.nn.Module):
@@ -22,7 +22,7 @@ class WidthScorer(torch.nn.Module):
 
 @pytest.fixture
 def voc(tmp_path):
-    data_root = mini.make_voc(str(tmp_path / 'data'), n07=8, n12=8, n_test=1, seed=0) + '/'
+    data_root = make_voc(str(tmp_path / 'data'), n07=8, n12=8, n_test=1, seed=0) + '/'
     pool = PoolSplitter(dict(type='ConcatDataset', datasets=[
         dict(type='VOCDataset', data_root=data_root,
              ann_file=f'{year}/ImageSets/Main/trainval.txt',

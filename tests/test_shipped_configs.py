@@ -13,8 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import make_mini_datasets as mini
 from conftest import ROOT
+from mmlearnloss.testing.cifar import make_cifar10
+from mmlearnloss.testing.mpii import make_mpii
+from mmlearnloss.testing.voc import make_voc
 
 AL_TRAIN = osp.join(ROOT, 'tools', 'al_train.py')
 EPOCHS = 2  # the kill comes after stage 2's first epoch, the resume trains its second
@@ -28,9 +30,9 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp('shipped')
     # Pools a few samples larger than a query: scoring the whole pool costs seconds a sample
     # for the detectors and the hourglass.
-    mini.make_voc(str(root), n07=3, n12=3, n_test=2, seed=0)
-    mini.make_cifar10(str(root), n_train=40, n_test=8, seed=0)
-    mini.make_mpii(str(root), n_train=8, n_val=2, seed=0)
+    make_voc(str(root), n07=3, n12=3, n_test=2, seed=0)
+    make_cifar10(str(root), n_train=40, n_test=8, seed=0)
+    make_mpii(str(root), n_train=8, n_val=2, seed=0)
     return root
 
 

@@ -16,8 +16,8 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
 import al_train
-import make_mini_datasets as mini
 from conftest import config_path
+from mmlearnloss.testing.voc import make_voc
 
 #: What the probe saw, in order; reset before every run.
 RECORDS = []
@@ -134,7 +134,7 @@ def truncate_to_mid_stage_two(whole, killed):
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp('stage_hooks')
-    mini.make_voc(str(root / 'data' / 'mini'), n07=4, n12=1, n_test=2, seed=0)
+    make_voc(str(root / 'data' / 'mini'), n07=4, n12=1, n_test=2, seed=0)
     config = root / 'ssd_ema_pipeline_switch.py'
     config.write_text(CONFIG)
     with pytest.MonkeyPatch.context() as patch:

@@ -10,15 +10,15 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, MODELS, DefaultScope, init_default_scope
 
-import make_mini_datasets as mini
 from conftest import config_path
+from mmlearnloss.testing.voc import make_voc
 
 NUM = 3
 
 
 @pytest.fixture(scope='module')
 def voc_root(tmp_path_factory):
-    return mini.make_voc(str(tmp_path_factory.mktemp('voc')), n07=2, n12=2, n_test=NUM, seed=0)
+    return make_voc(str(tmp_path_factory.mktemp('voc')), n07=2, n12=2, n_test=NUM, seed=0)
 
 
 def no_augmentation(test_pipeline):

@@ -70,8 +70,8 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from make_mini_datasets import voc_xml
 from make_mnist5k import CLASSES, load_digits, split_rows, write_once
+from mmlearnloss.testing.voc import voc_xml
 
 DEFAULT_OUT = 'data/digit_scenes'
 DEFAULT_POOL_SIZE = 3000

@@ -84,8 +84,8 @@ def test_k_center_greedy_streams_what_does_not_fit_on_the_gpu(monkeypatch):
 
 @pytest.mark.parametrize('strategy', ['learning_loss', 'entropy', 'coreset', 'random'])
 def test_one_gpu_launcher_pytorch_run_of_al_train(tmp_path, strategy):
-    import make_mini_datasets as mini
-    mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
+    from mmlearnloss.testing.cifar import make_cifar10
+    make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=100, n_test=20, seed=0)
     port = free_port()
     config = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
     run = subprocess.run(
@@ -105,8 +105,8 @@ def test_one_gpu_launcher_pytorch_run_of_al_train(tmp_path, strategy):
 
 
 def test_amp_flag_trains_with_an_amp_optim_wrapper_on_cuda(tmp_path):
-    import make_mini_datasets as mini
-    mini.make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=60, n_test=10, seed=0)
+    from mmlearnloss.testing.cifar import make_cifar10
+    make_cifar10(str(tmp_path / 'data' / 'mini'), n_train=60, n_test=10, seed=0)
     config = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
     run = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), config, '--amp',
