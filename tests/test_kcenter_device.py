@@ -1,7 +1,7 @@
-"""k-Center-Greedy's device path: the CPU path's picks, whatever fits in device memory.
+"""k-Center-Greedy's one implementation: the same picks whatever fits in device memory.
 
-The device path runs on CPU tensors here (``device=cpu``); the GPU suite (``-m gpu``) runs it on
-CUDA. Memory limits are set small so that rows are streamed in blocks.
+It runs on CPU tensors here (``device=cpu``); the GPU suite (``-m gpu``) runs it on CUDA and
+compares with the CPU. Memory limits are set small so that rows are streamed in blocks.
 """
 import logging
 
@@ -25,7 +25,7 @@ def on_device(points, k, centers=None, first=None, **kwargs):
 
 
 @pytest.mark.parametrize('with_centers', [True, False])
-def test_device_path_picks_what_the_cpu_path_picks(with_centers):
+def test_k_center_greedy_on_the_cpu_is_the_device_path_with_everything_resident(with_centers):
     points = features()
     centers = features(40, seed=1) if with_centers else None
     first = None if with_centers else 17

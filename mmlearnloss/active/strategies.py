@@ -47,7 +47,10 @@ _DISTANCE_BLOCK_ELEMENTS = 1 << 22
 # On a GPU: the size of the buffer that streams the rows that do not fit and holds a block of
 # distances to the labeled set.
 _DEVICE_BLOCK_BYTES = 256 << 20
+# On the CPU: the elements of a block of a step's [N] updates, below torch's grain size (32768).
+_CPU_UPDATE_ELEMENTS = 1 << 14
 MIB = 1 << 20
+CPU = torch.device('cpu')
 
 
 class BaseStrategy:
@@ -302,53 +305,10 @@ def k_center_greedy(features: Tensor,
         generator = torch.Generator().manual_seed(seed)
         first_index = int(torch.randint(num_points, (1, ), generator=generator))
     run_on = resolve_device(device)
-    if run_on.type == 'cuda':
-        picked = _k_center_greedy_on_device(features, k, centers, first_index, run_on)
-        if picked is not None:
-            return picked
-    return _k_center_greedy_cpu(features, k, centers, first_index)
-
-
-def _k_center_greedy_cpu(features: Tensor, k: int, centers: Optional[Tensor],
-                         first_index: Optional[int]) -> Tensor:
-    """:func:`k_center_greedy` on the CPU; ``first_index`` is the first pick, None (exactly when
-    there are centers) to start from the point farthest from the centers."""
-    points = features.detach().to(device='cpu', dtype=torch.float32).contiguous()
-    num_points = points.shape[0]
-    squared_norms = _squared_norms(points)
-    if centers is not None:
-        centers = centers.detach().to(device='cpu', dtype=torch.float32).contiguous()
-        min_distance = _min_squared_distance(points, squared_norms, centers)
-    else:
-        min_distance = torch.full((num_points, ), float('inf'))
-
-    # The [N] bookkeeping runs in numpy on views of the tensors: single-threaded, it skips a thread
-    # barrier per op, which on a busy CPU cost more than the mat-vec itself (52 vs 18 ms per pick,
-    # 100k x 512 on 2 cores).
-    squared_norms = squared_norms.numpy()
-    min_distance = min_distance.numpy()
-    distance = torch.empty(num_points)
-    distance_np = distance.numpy()
-    picked = []
-    for step in range(k):
-        # argmax returns the first maximum: ties go to the lowest index.
-        index = first_index if step == 0 and first_index is not None else int(
-            np.argmax(min_distance))
-        picked.append(index)
-        if step == k - 1:
-            break
-        # Squared distance of every point to the new center, then the running minimum. A plain mv
-        # (the one pass over the [N, D] features, memory-bound) is faster than addmv here.
-        torch.mv(points, points[index], out=distance)
-        np.multiply(distance_np, -2, out=distance_np)
-        np.add(distance_np, squared_norms, out=distance_np)
-        np.add(distance_np, squared_norms[index], out=distance_np)
-        # Clamped so that rounding cannot order exact duplicates: equal distances tie on index.
-        np.maximum(distance_np, 0, out=distance_np)
-        np.minimum(min_distance, distance_np, out=min_distance)
-        # A picked point is never picked again, even if k exceeds the distinct points.
-        min_distance[index] = -np.inf
-    return torch.tensor(picked, dtype=torch.long)
+    picked = _k_center_greedy_on_device(features, k, centers, first_index, run_on)
+    if picked is None:  # too little GPU memory even for the [N] vectors
+        picked = _k_center_greedy_on_device(features, k, centers, first_index, CPU)
+    return picked
 
 
 def _k_center_greedy_on_device(features: Tensor,
@@ -357,20 +317,22 @@ def _k_center_greedy_on_device(features: Tensor,
                                first_index: Optional[int],
                                device: torch.device,
                                max_device_bytes: Optional[int] = None) -> Optional[Tensor]:
-    """:func:`k_center_greedy` on ``device``, the CPU path's steps in its order.
+    """:func:`k_center_greedy` on ``device`` (the CPU or a GPU); ``first_index`` is the first
+    pick, None (exactly when there are centers) to start from the point farthest from them.
 
-    Rows of ``features`` that fit in ``max_device_bytes`` (default 80% of the device's free
-    memory), after the ``[N]`` vectors, the centers and two block buffers, are copied to the
-    device once; the others are copied through a block buffer at every step. Returns None, after
-    one log line, when not even those fit: the caller then runs on the CPU. Runs on CPU tensors
-    too (``device='cpu'``), which is how the CPU test suite checks it.
+    Rows of ``features`` that fit in ``max_device_bytes`` (default: 80% of a GPU's free memory,
+    unbounded on the CPU), after the ``[N]`` vectors, the centers and two block buffers, are
+    copied to the device once; the others are copied through a block buffer at every step.
+    Returns None, after one log line, when not even those fit: the caller then runs on the CPU.
     """
     features = features.detach()
     num_points, dim = features.shape
     row_bytes = 4 * dim
+    on_cpu = device.type == 'cpu'
     if max_device_bytes is None:
-        max_device_bytes = (int(0.8 * torch.cuda.mem_get_info(device)[0])
-                            if device.type == 'cuda' else 1 << 62)
+        max_device_bytes = 1 << 62 if on_cpu else int(0.8 * torch.cuda.mem_get_info(device)[0])
+    # The distances to the centers in 16 MB blocks on the CPU (RSS), 256 MB on a GPU.
+    center_block = _DISTANCE_BLOCK_ELEMENTS if on_cpu else _DEVICE_BLOCK_BYTES // 4
     block_rows = min(num_points, max(1, _DEVICE_BLOCK_BYTES // row_bytes))
     num_centers = 0 if centers is None else centers.shape[0]
     # [N] float32 vectors (squared norms, running minimum, one step's distances), the centers,
@@ -382,7 +344,8 @@ def _k_center_greedy_on_device(features: Tensor,
                   f'on {device} ({max_device_bytes / MIB:.0f} MiB usable); running on the CPU.')
         return None
     with _exact_float32(device):
-        resident = features[:resident_rows].to(device=device, dtype=torch.float32)
+        # Contiguous rows: one BLAS layout for the mat-vecs, whatever the caller's strides.
+        resident = features[:resident_rows].to(device=device, dtype=torch.float32).contiguous()
         streamed = features[resident_rows:].to(device='cpu', dtype=torch.float32)
         buffer = (torch.empty(block_rows, dim, device=device)
                   if resident_rows < num_points else None)
@@ -400,16 +363,21 @@ def _k_center_greedy_on_device(features: Tensor,
         for rows, points in segments():
             squared_norms[rows] = _squared_norms(points)
         if centers is not None:
-            centers = centers.detach().to(device=device, dtype=torch.float32)
+            centers = centers.detach().to(device=device, dtype=torch.float32).contiguous()
             min_distance = torch.empty(num_points, device=device)
             for rows, points in segments():
                 min_distance[rows] = _min_squared_distance(points, squared_norms[rows], centers,
-                                                           _DEVICE_BLOCK_BYTES // 4)
+                                                           center_block)
             del centers
         else:
             min_distance = torch.full((num_points, ), float('inf'), device=device)
 
         distance = torch.empty(num_points, device=device)
+        # A step's [N] updates in blocks: one on a GPU; on the CPU blocks below torch's grain
+        # size, which it runs in this thread, where a thread barrier per operation cost more
+        # than the mat-vec on a busy CPU (64 vs 24 ms per pick, 100k x 512 on 2 cores).
+        update_rows = _CPU_UPDATE_ELEMENTS if on_cpu else num_points
+        updates = [slice(start, start + update_rows) for start in range(0, num_points, update_rows)]
         picked = []
         for step in range(k):
             # Ties go to the lowest index: argmax returns the first maximum on every device.
@@ -420,10 +388,18 @@ def _k_center_greedy_on_device(features: Tensor,
                 break
             center = (resident[index] if index < resident_rows else
                       streamed[index - resident_rows].to(device))
+            # Squared distance of every point to the new center, then the running minimum. A
+            # plain mv (the one pass over the [N, D] features, memory-bound) beats addmv here.
             for rows, points in segments():
                 torch.mv(points, center, out=distance[rows])
-            distance.mul_(-2).add_(squared_norms).add_(squared_norms[index]).clamp_min_(0)
-            torch.minimum(min_distance, distance, out=min_distance)
+            norm = squared_norms[index]
+            for rows in updates:
+                block, nearest = distance[rows], min_distance[rows]
+                # Clamped so that rounding cannot order exact duplicates: equal distances tie on
+                # index.
+                block.mul_(-2).add_(squared_norms[rows]).add_(norm).clamp_min_(0)
+                torch.minimum(nearest, block, out=nearest)
+            # A picked point is never picked again, even if k exceeds the distinct points.
             min_distance[index] = -float('inf')
     return torch.tensor(picked, dtype=torch.long)
 
@@ -437,7 +413,7 @@ def resolve_device(device: Union[str, torch.device]) -> torch.device:
     if resolved.type == 'cuda' and not torch.cuda.is_available():
         _log_once(f'k-Center-Greedy: device={str(device)!r} asked for, but CUDA is not '
                   f'available; running on the CPU.')
-        return torch.device('cpu')
+        return CPU
     if resolved.type == 'cuda' and resolved.index is None:
         resolved = torch.device('cuda', torch.cuda.current_device())
     return resolved
