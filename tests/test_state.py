@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from mmlearnloss.active import state as state_module
 from mmlearnloss.active.state import (ALState, ALStateError, canonical_config, config_differences,
                                      config_hash)
+from mmlearnloss.utils import files as files_module
 
 
 def make_state(**overrides):
@@ -53,7 +53,7 @@ def test_save_leaves_the_old_file_intact_when_the_write_fails_midway(tmp_path, m
     def failing_fsync(fd):
         raise OSError('disk full')
 
-    monkeypatch.setattr(state_module.os, 'fsync', failing_fsync)
+    monkeypatch.setattr(files_module.os, 'fsync', failing_fsync)
     with pytest.raises(OSError, match='disk full'):
         make_state(stage=2).save(str(path))
     assert path.read_bytes() == before

@@ -22,11 +22,12 @@ from mmlearnloss.annotation.label_studio.oracle import build_oracle, collect_ret
 from mmlearnloss.annotation.query import apply_returned, write_query
 from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
+from mmlearnloss.utils import atomic_write_text
 from .predictions import predict_samples
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
 from .seeding import SampleSeededDataset, derive_seed
 from .splits import PoolSplitter
-from .state import ALState, atomic_write_text, canonical_config, config_hash
+from .state import ALState, canonical_config, config_hash
 from .strategies import build_strategy
 
 #: Config keys earlier versions left out of the state's config hash: their state files keep

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmlearnloss.annotation.formats import BaseSplitWriter, build_split_writer
-from mmlearnloss.annotation.formats.base import _checked_id_list, _listed, _type_name
+from mmlearnloss.utils import checked_id_list, listed, type_name
 
 __all__ = ['PoolSplitter']
 
@@ -91,13 +91,13 @@ class PoolSplitter:
 
     def _write(self, ids: Sequence[str], out_dir: str, name: str, wrappers: bool,
                overrides: dict) -> Tuple[dict, List[str]]:
-        ids = _checked_id_list(ids, 'the training dataset')
+        ids = checked_id_list(ids, 'the training dataset')
         self.sample_ids()
         unknown = [i for i in ids if i not in self._owner]
         if unknown:
             examples = [w.sample_ids()[:2] for w in self.writers]
             raise ValueError(f'{len(unknown)} of the ids to write are not samples of the training '
-                             f'dataset: {_listed(unknown)}. Ids look like {examples}.')
+                             f'dataset: {listed(unknown)}. Ids look like {examples}.')
         per_leaf: List[List[str]] = [[] for _ in self.writers]
         for i in ids:
             per_leaf[self._owner[i]].append(i)
@@ -166,7 +166,7 @@ class PoolSplitter:
 
 def _node_kind(node: Mapping) -> str:
     """'concat', 'wrapper' (one inner dataset) or 'leaf'."""
-    if _type_name(node.get('type', '')) in _CONCAT_TYPES:
+    if type_name(node.get('type', '')) in _CONCAT_TYPES:
         return 'concat'
     if isinstance(node.get('datasets'), (list, tuple)):
         raise ValueError(f'Unsupported dataset wrapper {node.get("type")!r}: of the wrappers of '

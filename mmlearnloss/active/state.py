@@ -13,16 +13,16 @@ refused, naming the keys that differ, instead of silently mixing two experiments
 import hashlib
 import json
 import math
-import os
 import os.path as osp
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, List, Optional, Sequence, Union
 
+from mmlearnloss.utils import atomic_write_text
+
 __all__ = [
     'ALState', 'ALStateError', 'STAGE_STATUSES', 'DEFAULT_HASH_IGNORE', 'config_hash',
-    'canonical_config', 'config_differences', 'atomic_write_text'
+    'canonical_config', 'config_differences'
 ]
 
 #: Steps of a stage, in order; a stage record's ``status`` is the last step it completed.
@@ -47,48 +47,6 @@ _OPTIONAL_KEYS = {'config': dict}
 
 class ALStateError(ValueError):
     """An active-learning state file is unreadable, malformed or from another experiment."""
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new content, never a mix.
-
-    The text goes to a temporary file in the same directory (same file system, so ``os.replace`` is
-    atomic), is flushed and fsynced, then renamed over ``path``. On any error the temporary file is
-    removed and ``path`` is left as it was.
-
-    Args:
-        path (str): File to write; its directory is created if missing.
-        text (str): The whole new content.
-    """
-    path = osp.abspath(path)
-    directory = osp.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if osp.exists(tmp_path):
-            os.unlink(tmp_path)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable; not every platform lets a directory be opened.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -122,7 +80,7 @@ class ALState:
             raise ALStateError('Invalid active-learning state: ' + '; '.join(problems))
 
     def save(self, path: str) -> None:
-        """Write the state to ``path`` atomically (see :func:`atomic_write_text`).
+        """Write the state to ``path`` atomically (see :func:`mmlearnloss.utils.atomic_write_text`).
 
         The state is validated and fully serialized before the file is touched, so an invalid or
         non-JSON-serializable state leaves the previous file intact.

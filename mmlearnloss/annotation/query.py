@@ -45,12 +45,10 @@ import io
 import json
 import os.path as osp
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
-from mmlearnloss.active.state import atomic_write_text
-
-if TYPE_CHECKING:  # type hints only: mmlearnloss.active imports this package
-    from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.utils import atomic_write_text, listed
+from .formats import SplitPool
 
 __all__ = [
     'QUERY_NAME', 'QUERY_CSV', 'MANIFEST', 'README', 'RETURNED_DIR', 'Returned',
@@ -117,14 +115,14 @@ class ReturnedAnnotationError(ValueError):
                           ('changed: annotations of samples labeled before the query were '
                            'edited', self.changed)):
             if ids:
-                lines.append(f'  {what} ({len(ids)}): {_listed(ids)}')
+                lines.append(f'  {what} ({len(ids)}): {listed(ids, limit=_MAX_LISTED, show=str)}')
         lines.append(f'Label every queried sample, return exactly the queried samples and leave '
                      f'the labeled ones as they are (see {osp.join(self.query_dir, README)}), '
                      f'then run again.')
         return '\n'.join(lines)
 
 
-def write_query(pool: PoolSplitter,
+def write_query(pool: SplitPool,
                 ids: Sequence[str],
                 scores: Optional[Sequence[float]],
                 out_dir: str,
@@ -133,7 +131,7 @@ def write_query(pool: PoolSplitter,
     """Write the query folder for ``ids`` (see the module docstring).
 
     Args:
-        pool (PoolSplitter): The training pool the ids come from.
+        pool (SplitPool): The training pool the ids come from.
         ids (Sequence[str]): The samples to annotate, most informative first.
         scores (Sequence[float], optional): One score per id (predicted loss, entropy...); None,
             empty or all None when the strategy has no score (random, core-set).
@@ -199,11 +197,11 @@ def read_query(query_dir: str) -> dict:
     return manifest
 
 
-def check_returned(pool: PoolSplitter, query_dir: str) -> Returned:
+def check_returned(pool: SplitPool, query_dir: str) -> Returned:
     """Check the annotations returned for the query in ``query_dir``.
 
     Args:
-        pool (PoolSplitter): The pool the query was written from (same dataset config).
+        pool (SplitPool): The pool the query was written from (same dataset config).
         query_dir (str): The query folder.
 
     Returns:
@@ -252,19 +250,19 @@ def check_returned(pool: PoolSplitter, query_dir: str) -> Returned:
     return Returned(ids=ids, annotations={i: annotations[i] for i in ids}, files=files)
 
 
-def merge_returned(pool: PoolSplitter, returned: Returned) -> None:
+def merge_returned(pool: SplitPool, returned: Returned) -> None:
     """Make ``pool`` emit the returned annotations for those samples in every later write."""
     pool.set_annotations(returned.annotations)
 
 
-def apply_returned(pool: PoolSplitter, query_dir: str) -> Returned:
+def apply_returned(pool: SplitPool, query_dir: str) -> Returned:
     """:func:`check_returned`, then :func:`merge_returned`."""
     returned = check_returned(pool, query_dir)
     merge_returned(pool, returned)
     return returned
 
 
-def _changed(pool: PoolSplitter, expected: Dict[str, str]) -> List[str]:
+def _changed(pool: SplitPool, expected: Dict[str, str]) -> List[str]:
     changed = []
     for sample_id, fingerprint in expected.items():
         try:
@@ -276,7 +274,7 @@ def _changed(pool: PoolSplitter, expected: Dict[str, str]) -> List[str]:
     return changed
 
 
-def _instructions(pool: PoolSplitter, out_dir: str, leaves: List[dict], num_ids: int,
+def _instructions(pool: SplitPool, out_dir: str, leaves: List[dict], num_ids: int,
                   resume_command: Optional[str]) -> str:
     returned = osp.join(out_dir, RETURNED_DIR)
     lines = [f'{num_ids} samples to annotate, listed most informative first in '
@@ -291,9 +289,3 @@ def _instructions(pool: PoolSplitter, out_dir: str, leaves: List[dict], num_ids:
     if resume_command:
         lines += ['Then continue with:', f'    {resume_command}']
     return '\n'.join(lines)
-
-
-def _listed(items: Sequence) -> str:
-    shown = ', '.join(str(i) for i in items[:_MAX_LISTED])
-    more = f' and {len(items) - _MAX_LISTED} more' if len(items) > _MAX_LISTED else ''
-    return f'[{shown}]{more}'

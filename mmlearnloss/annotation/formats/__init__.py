@@ -11,9 +11,10 @@ Writers (all in ``TASK_UTILS``; :func:`build_split_writer` picks one by dataset 
   returned config sets ``indices`` (mmengine's ``BaseDataset`` keeps their order).
 
 The wrapped configs the frameworks train on (``RepeatDataset(ConcatDataset([...]))``) are split
-by :class:`mmlearnloss.active.splits.PoolSplitter`, one writer per leaf dataset.
+by the active loop's ``PoolSplitter``, one writer per leaf dataset; the query and Label Studio code
+take it as a :class:`SplitPool`.
 """
-from .base import BaseSplitWriter, ReturnedAnnotations
+from .base import BaseSplitWriter, ReturnedAnnotations, SplitPool
 from .builder import SUPPORTED_DATASETS, build_split_writer
 from .coco import COCOSplitWriter
 from .index import IndexSplitWriter
@@ -21,6 +22,6 @@ from .json_list import JsonListSplitWriter
 from .voc import VOCSplitWriter
 
 __all__ = [
-    'BaseSplitWriter', 'ReturnedAnnotations', 'VOCSplitWriter', 'COCOSplitWriter',
+    'BaseSplitWriter', 'ReturnedAnnotations', 'SplitPool', 'VOCSplitWriter', 'COCOSplitWriter',
     'JsonListSplitWriter', 'IndexSplitWriter', 'build_split_writer', 'SUPPORTED_DATASETS'
 ]

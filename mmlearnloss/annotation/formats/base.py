@@ -25,19 +25,16 @@ import copy
 import hashlib
 import json
 import os.path as osp
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
-from mmlearnloss.active.state import atomic_write_text
+from mmlearnloss.utils import atomic_write_text, checked_id_list, duplicates, listed, type_name
 
-__all__ = ['BaseSplitWriter', 'ReturnedAnnotations']
+__all__ = ['BaseSplitWriter', 'ReturnedAnnotations', 'SplitPool']
 
 # Frameworks whose registries are searched for a dataset type given without scope.
 _FRAMEWORK_SCOPES = ('mmdet', 'mmpose', 'mmpretrain')
-# How many offending ids an error message lists.
-_MAX_LISTED = 10
 
 
 @dataclass
@@ -85,21 +82,21 @@ class BaseSplitWriter:
     @property
     def tag(self) -> str:
         """Distinguishes this dataset's files from those of other leaves."""
-        return _type_name(self.dataset_cfg['type'])
+        return type_name(self.dataset_cfg['type'])
 
     def describe(self) -> str:
         """One line naming the dataset, for messages."""
         ann_file = self.dataset_cfg.get('ann_file')
-        return f"{_type_name(self.dataset_cfg['type'])}(ann_file={ann_file!r})"
+        return f"{type_name(self.dataset_cfg['type'])}(ann_file={ann_file!r})"
 
     def sample_ids(self) -> List[str]:
         """Every sample id of the original annotation, in the order the dataset yields them."""
         if self._ids is None:
             ids = self._load_ids()
-            duplicates = _duplicates(ids)
-            if duplicates:
+            repeated = duplicates(ids)
+            if repeated:
                 raise ValueError(f'{self.describe()} has duplicate sample ids '
-                                 f'{_listed(duplicates)}; sample ids must be unique.')
+                                 f'{listed(repeated)}; sample ids must be unique.')
             self._ids, self._id_set = ids, set(ids)
         return list(self._ids)
 
@@ -110,12 +107,12 @@ class BaseSplitWriter:
             TypeError: an id is not a str.
             ValueError: ``ids`` is empty, has duplicates or ids unknown to the dataset.
         """
-        ids = _checked_id_list(ids, self.describe())
+        ids = checked_id_list(ids, self.describe())
         self.sample_ids()
         unknown = [i for i in ids if i not in self._id_set]
         if unknown:
             raise ValueError(f'{len(unknown)} of the ids to write are not samples of '
-                             f'{self.describe()}: {_listed(unknown)}. {self._id_hint()}')
+                             f'{self.describe()}: {listed(unknown)}. {self._id_hint()}')
         return ids
 
     def out_path(self, out_dir: str, name: str) -> str:
@@ -231,6 +228,39 @@ class BaseSplitWriter:
                              f'{e}') from e
 
 
+class SplitPool(Protocol):
+    """What the query and Label Studio code needs of the training pool: one split writer per
+    leaf dataset of a (possibly wrapped) dataset config. The active loop's ``PoolSplitter`` is
+    one; it is named by this interface here so that ``annotation/`` never imports ``active/``."""
+
+    writers: List[BaseSplitWriter]
+
+    def sample_ids(self) -> List[str]:
+        ...
+
+    def write(self, ids: Sequence[str], out_dir: str, name: str,
+              wrappers: bool = True) -> Tuple[dict, List[str]]:
+        ...
+
+    def out_paths(self, out_dir: str, name: str) -> List[str]:
+        ...
+
+    def leaf_index(self, sample_id: str) -> int:
+        ...
+
+    def split_by_leaf(self, ids: Sequence[str]) -> List[List[str]]:
+        ...
+
+    def image_path(self, sample_id: str) -> str:
+        ...
+
+    def fingerprints(self, ids: Sequence[str]) -> Dict[str, str]:
+        ...
+
+    def set_annotations(self, annotations: Mapping) -> None:
+        ...
+
+
 def _resolve_dataset_class(dataset_type) -> Optional[type]:
     """The class of a dataset type: the default scope's registry first, then the frameworks'."""
     if isinstance(dataset_type, type):
@@ -259,35 +289,3 @@ def _local_abs(path: str) -> str:
 
 def _hash(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True).encode('utf-8')).hexdigest()
-
-
-def _type_name(dataset_type) -> str:
-    if isinstance(dataset_type, type):
-        return dataset_type.__name__
-    return str(dataset_type).split('.')[-1]
-
-
-def _checked_id_list(ids: Sequence[str], where: str) -> List[str]:
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
-        raise TypeError(f'ids must be a sequence of str, got {type(ids).__name__}')
-    ids = list(ids)
-    if not ids:
-        raise ValueError(f'No ids to write for {where}: a split needs at least one sample.')
-    not_str = [i for i in ids if not isinstance(i, str)]
-    if not_str:
-        raise TypeError(f'Sample ids must be str, got {_listed(not_str)} for {where}.')
-    duplicates = _duplicates(ids)
-    if duplicates:
-        raise ValueError(f'Duplicate ids to write for {where}: {_listed(duplicates)}; each sample '
-                         'may appear once.')
-    return ids
-
-
-def _duplicates(ids: Sequence[str]) -> List[str]:
-    return [i for i, n in Counter(ids).items() if n > 1]
-
-
-def _listed(items: Sequence) -> str:
-    shown = ', '.join(repr(i) for i in items[:_MAX_LISTED])
-    more = f' and {len(items) - _MAX_LISTED} more' if len(items) > _MAX_LISTED else ''
-    return f'[{shown}]{more}'

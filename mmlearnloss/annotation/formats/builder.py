@@ -1,7 +1,8 @@
 """Pick the split writer of a dataset config by its dataset type."""
 from collections.abc import Mapping
 
-from .base import BaseSplitWriter, _resolve_dataset_class, _type_name
+from mmlearnloss.utils import type_name
+from .base import BaseSplitWriter, _resolve_dataset_class
 from .coco import COCOSplitWriter
 from .index import IndexSplitWriter
 from .json_list import JsonListSplitWriter
@@ -34,7 +35,7 @@ def build_split_writer(dataset_cfg: dict) -> BaseSplitWriter:
                         f'{dataset_cfg!r}')
     dataset_type = dataset_cfg['type']
     cls = _resolve_dataset_class(dataset_type)
-    names = {c.__name__ for c in cls.__mro__} if cls is not None else {_type_name(dataset_type)}
+    names = {c.__name__ for c in cls.__mro__} if cls is not None else {type_name(dataset_type)}
     if 'XMLDataset' in names or 'VOCDataset' in names:
         return VOCSplitWriter(dataset_cfg)
     if 'CocoDataset' in names and 'BaseCocoStyleDataset' not in names:  # mmpose has one too

@@ -4,7 +4,8 @@ import json
 from typing import List
 
 from mmlearnloss.registry import TASK_UTILS
-from .base import _FRAMEWORK_SCOPES, BaseSplitWriter, _resolve_dataset_class, _type_name
+from mmlearnloss.utils import type_name
+from .base import _FRAMEWORK_SCOPES, BaseSplitWriter, _resolve_dataset_class
 
 __all__ = ['IndexSplitWriter']
 
@@ -33,12 +34,12 @@ class IndexSplitWriter(BaseSplitWriter):
 
     @property
     def tag(self) -> str:
-        return f'{_type_name(self.dataset_cfg["type"])}_indices'
+        return f'{type_name(self.dataset_cfg["type"])}_indices'
 
     def describe(self) -> str:
         cfg = self.dataset_cfg
         where = cfg.get('data_root') or cfg.get('data_prefix')
-        return f"{_type_name(cfg['type'])}(data_root={where!r}, split={cfg.get('split')!r})"
+        return f"{type_name(cfg['type'])}(data_root={where!r}, split={cfg.get('split')!r})"
 
     def _load_ids(self) -> List[str]:
         cfg = copy.deepcopy(self.dataset_cfg)

@@ -41,16 +41,13 @@ import os
 import os.path as osp
 import shutil
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, quote, urlparse
 from xml.sax.saxutils import quoteattr
 
-from mmlearnloss.active.state import atomic_write_text
-from ..formats import COCOSplitWriter, JsonListSplitWriter, VOCSplitWriter
+from mmlearnloss.utils import atomic_write_text
+from ..formats import COCOSplitWriter, JsonListSplitWriter, SplitPool, VOCSplitWriter
 from ..query import RETURNED_DIR, ReturnedAnnotationError, read_query
-
-if TYPE_CHECKING:  # type hints only: mmlearnloss.active imports this package
-    from mmlearnloss.active.splits import PoolSplitter
 
 __all__ = [
     'TASKS_FILE', 'CONFIG_FILE', 'EXPORT_FILE', 'labeling_config', 'import_tasks',
@@ -78,13 +75,13 @@ class LabelStudioFormat:
     """How one kind of annotation maps to Label Studio: config, pre-annotations, conversion back.
 
     Args:
-        pool (PoolSplitter): The training pool the query comes from.
+        pool (SplitPool): The training pool the query comes from.
     """
 
     #: Label Studio result type this format reads and writes.
     result_type = ''
 
-    def __init__(self, pool: PoolSplitter) -> None:
+    def __init__(self, pool: SplitPool) -> None:
         self.pool = pool
 
     def labels(self) -> List[str]:
@@ -100,8 +97,10 @@ class LabelStudioFormat:
 
     def prediction_result(self, prediction: dict, width: int, height: int,
                           score_threshold: float) -> List[dict]:
-        """Label Studio result items for one sample's plain prediction (see
-        :func:`mmlearnloss.active.predictions.plain_prediction`)."""
+        """Label Studio result items for one sample's plain prediction: a dict with
+        ``bboxes``, ``labels``, ``scores`` (detection), ``keypoints``, ``keypoint_scores``
+        (pose) or ``label``, ``score`` (classification), as the active loop's
+        ``plain_prediction`` writes it."""
         raise NotImplementedError
 
     def entry(self, sample_id: str, results: List[dict]) -> Tuple[Any, Optional[str]]:
@@ -359,7 +358,7 @@ class ChoicesFormat(LabelStudioFormat):
             atomic_write_text(self._returned_path(query_dir, leaf), json.dumps(data))
 
 
-def label_studio_format(pool: PoolSplitter) -> LabelStudioFormat:
+def label_studio_format(pool: SplitPool) -> LabelStudioFormat:
     """The adapter for the pool's annotation format.
 
     Raises:
@@ -389,7 +388,7 @@ def label_studio_format(pool: PoolSplitter) -> LabelStudioFormat:
 # -- import -------------------------------------------------------------------------------------
 
 
-def labeling_config(pool: PoolSplitter, title: str = '') -> str:
+def labeling_config(pool: SplitPool, title: str = '') -> str:
     """The XML labeling config for the pool's samples (see the module docstring)."""
     fmt = label_studio_format(pool)
     header = f'  <Header value={quoteattr(title)}/>\n' if title else ''
@@ -412,7 +411,7 @@ def image_url(path: str, files_root: Optional[str]) -> str:
     return '/data/local-files/?d=' + quote(osp.relpath(path, root))
 
 
-def import_tasks(pool: PoolSplitter,
+def import_tasks(pool: SplitPool,
                  ids: Sequence[str],
                  scores: Optional[Sequence[Optional[float]]] = None,
                  predictions: Optional[Dict[str, dict]] = None,
@@ -430,12 +429,13 @@ def import_tasks(pool: PoolSplitter,
     the chosen class's probability (classification); left out when nothing is pre-annotated.
 
     Args:
-        pool (PoolSplitter): The pool of the ids.
+        pool (SplitPool): The pool of the ids.
         ids (Sequence[str]): The queried samples, most informative first.
         scores (Sequence[float], optional): Their selection scores (the predicted loss for
             ``learning_loss``), aligned with ``ids``.
-        predictions (dict, optional): Sample id -> plain prediction
-            (:func:`mmlearnloss.active.predictions.plain_prediction`); None: no pre-annotations.
+        predictions (dict, optional): Sample id -> plain prediction (the active loop's
+            ``plain_prediction``: ``ori_shape``, ``pred_loss`` and the predicted labels, see
+            :meth:`LabelStudioFormat.prediction_result`); None: no pre-annotations.
         files_root (str, optional): The server's ``LOCAL_FILES_DOCUMENT_ROOT`` (see
             :func:`image_url`).
         query (str): Names the query the tasks belong to (``data.query``), so a project shared
@@ -464,7 +464,7 @@ def import_tasks(pool: PoolSplitter,
     return tasks
 
 
-def write_import_files(pool: PoolSplitter, query_dir: str, tasks: List[dict],
+def write_import_files(pool: SplitPool, query_dir: str, tasks: List[dict],
                        title: str = '') -> Tuple[str, str]:
     """Write ``label_studio_tasks.json`` and ``label_studio_config.xml`` into ``query_dir``."""
     tasks_path = osp.join(query_dir, TASKS_FILE)
@@ -540,12 +540,12 @@ def latest_annotation(task: dict) -> Optional[dict]:
                                     a.get('id') or 0))
 
 
-def returned_from_export(pool: PoolSplitter, query_dir: str,
+def returned_from_export(pool: SplitPool, query_dir: str,
                          tasks: Optional[List[dict]] = None) -> Optional[List[str]]:
     """Write the query's returned files from a Label Studio export of its tasks.
 
     Args:
-        pool (PoolSplitter): The pool the query was written from.
+        pool (SplitPool): The pool the query was written from.
         query_dir (str): The query folder.
         tasks (list[dict], optional): The exported tasks; default: the export found in
             ``returned/`` (:func:`find_export`), and nothing happens if there is none.
@@ -604,7 +604,7 @@ def _looks_like_export(path: str) -> bool:
         isinstance(t, dict) and 'data' in t and 'annotations' in t for t in data)
 
 
-def _ids_by_image(pool: PoolSplitter, ids: Sequence[str]) -> Dict[str, List[str]]:
+def _ids_by_image(pool: SplitPool, ids: Sequence[str]) -> Dict[str, List[str]]:
     found: Dict[str, List[str]] = {}
     for sample_id in ids:
         found.setdefault(osp.basename(pool.image_path(sample_id)), []).append(sample_id)

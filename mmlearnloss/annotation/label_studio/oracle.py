@@ -1,7 +1,7 @@
 """Annotators in Label Studio: the queried samples go to a project, their annotations come back.
 
 ``train_cfg.oracle=dict(type='label_studio', url=..., project=...)`` makes
-:class:`~mmlearnloss.active.ActiveLearningLoop` push each selection to a Label Studio server
+:class:`~mmlearnloss.ActiveLearningLoop` push each selection to a Label Studio server
 (:meth:`LabelStudioOracle.ask`) and stop; ``al_train.py --resume`` pulls the annotations
 (:meth:`LabelStudioOracle.collect`), converts them to the dataset's format
 (:func:`.files.returned_from_export`) and checks them as the manual oracle does. The API
@@ -17,15 +17,13 @@ import os.path as osp
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING, Dict, List, Optional, Union
+from typing import Dict, List, Optional, Union
 
-from mmlearnloss.active.state import atomic_write_text
+from mmlearnloss.utils import atomic_write_text
+from ..formats import SplitPool
 from ..query import QUERY_CSV, RETURNED_DIR, read_query
 from .files import (EXPORT_FILE, FROM_NAME, import_tasks, label_studio_format, labeling_config,
                     returned_from_export, task_is_done)
-
-if TYPE_CHECKING:  # type hints only: mmlearnloss.active imports this package
-    from mmlearnloss.active.splits import PoolSplitter
 
 __all__ = ['LabelStudioError', 'AnnotationsPending', 'LabelStudioClient', 'LabelStudioOracle',
            'build_oracle', 'collect_returned']
@@ -178,12 +176,12 @@ class LabelStudioOracle:
                                    'prints it; never put it in the config).')
         return LabelStudioClient(url, token, self.api_key_env, self.timeout)
 
-    def ask(self, pool: PoolSplitter, query: dict, scores, predictions: Optional[Dict[str, dict]],
+    def ask(self, pool: SplitPool, query: dict, scores, predictions: Optional[Dict[str, dict]],
             stage: int, model_version: str = 'mmlearnloss') -> str:
         """Put the query's samples into the project as tasks with pre-annotations.
 
         Args:
-            pool (PoolSplitter): The pool of the query.
+            pool (SplitPool): The pool of the query.
             query (dict): What :func:`~mmlearnloss.annotation.query.write_query` returned.
             scores (list[float] | None): The queried samples' selection scores (the predicted
                 loss for ``learning_loss``), ``data.selection_score`` of their tasks.
@@ -216,7 +214,7 @@ class LabelStudioOracle:
         return url
 
     @staticmethod
-    def _check_config(client: LabelStudioClient, project: dict, pool: PoolSplitter) -> None:
+    def _check_config(client: LabelStudioClient, project: dict, pool: SplitPool) -> None:
         """A reused project must label what this dataset needs (same tag, every class)."""
         fmt = label_studio_format(pool)
         control = (project.get('parsed_label_config') or {}).get(FROM_NAME) or {}
@@ -228,7 +226,7 @@ class LabelStudioOracle:
                 f'named "{FROM_NAME}" with its labels (missing: {missing[:10]}). Choose another '
                 'project (train_cfg.oracle.project) or a new title, which is created for you.')
 
-    def collect(self, pool: PoolSplitter, query_dir: str) -> str:
+    def collect(self, pool: SplitPool, query_dir: str) -> str:
         """Fetch the query's tasks into ``returned/label_studio_export.json``.
 
         Raises:
@@ -282,7 +280,7 @@ def build_oracle(oracle: Union[str, dict]) -> Optional[LabelStudioOracle]:
     return LabelStudioOracle(**cfg)
 
 
-def collect_returned(pool: PoolSplitter, query_dir: str,
+def collect_returned(pool: SplitPool, query_dir: str,
                      oracle: Optional[LabelStudioOracle] = None) -> None:
     """Before the returned annotations are checked: fetch them from Label Studio (if the run
     uses it), then turn a Label Studio export in ``returned/`` into the dataset's files."""
