@@ -1,7 +1,8 @@
 """Each sample's real loss, the loss prediction module's target: the replay engine, the one-pass
 paths, the family adapters and the entropy strategy's uncertainties."""
 from .families import get_adapter
-from .replay import ReplayAdapter, kept_features, kept_head_outputs, replay_rng, total_loss
+from .isolation import replay_rng
+from .replay import ReplayAdapter, kept_features, kept_head_outputs, total_loss
 
 __all__ = ['ReplayAdapter', 'get_adapter', 'kept_features', 'kept_head_outputs',
            'replay_rng', 'total_loss']

@@ -10,7 +10,8 @@ from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss, com
                        quality_head_normalisers, quality_head_terms, ssd_image_terms,
                        uses_cls_head_loss, yolox_head_terms)
 from mmlearnloss.registry import PER_SAMPLE
-from .replay import ReplayAdapter, head_outputs_as, replay_rng
+from .isolation import replay_rng
+from .replay import ReplayAdapter, head_outputs_as
 
 
 @PER_SAMPLE.register_module()
