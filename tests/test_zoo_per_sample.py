@@ -30,8 +30,9 @@ import mmpose
 import mmpretrain
 from mmlearnloss.models import FeatureTaps, LearningLoss
 from mmlearnloss.models.per_sample import kept_features, replay_rng, total_loss
-from mmlearnloss.models.per_sample.replay import (batch_independent, counters, counters_restored,
-                                                  training_mode_without_noise)
+from mmlearnloss.models.per_sample.isolation import (counters, counters_restored,
+                                                     training_mode_without_noise)
+from mmlearnloss.models.per_sample.recorders import batch_independent
 
 CONFIG_ROOTS = {
     pkg.__name__: os.path.join(os.path.dirname(pkg.__file__), '.mim', 'configs')

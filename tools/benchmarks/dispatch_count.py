@@ -27,7 +27,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import mmlearnloss  # noqa: F401
 from mmlearnloss.models.per_sample import total_loss
-from mmlearnloss.models.per_sample.replay import extract_feat_as
+from mmlearnloss.models.per_sample.recorders import extract_feat_as
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -2,7 +2,8 @@
 paths, the family adapters and the entropy strategy's uncertainties."""
 from .families import get_adapter
 from .isolation import replay_rng
-from .replay import ReplayAdapter, kept_features, kept_head_outputs, total_loss
+from .recorders import kept_features, kept_head_outputs
+from .replay import ReplayAdapter, total_loss
 
 __all__ = ['ReplayAdapter', 'get_adapter', 'kept_features', 'kept_head_outputs',
            'replay_rng', 'total_loss']

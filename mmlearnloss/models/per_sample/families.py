@@ -11,7 +11,8 @@ from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss, com
                        uses_cls_head_loss, yolox_head_terms)
 from mmlearnloss.registry import PER_SAMPLE
 from .isolation import replay_rng
-from .replay import ReplayAdapter, head_outputs_as
+from .recorders import head_outputs_as
+from .replay import ReplayAdapter
 
 
 @PER_SAMPLE.register_module()

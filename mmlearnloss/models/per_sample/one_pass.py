@@ -9,7 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from .replay import batch_sizes, describe, methods_replaced, slice_batch
+from .batches import batch_sizes, slice_batch
+from .recorders import methods_replaced
+from .replay import describe
 
 
 def uses_cls_head_loss(model: nn.Module) -> bool:

@@ -25,46 +25,22 @@ strategy's uncertainty from :mod:`.entropy`), picked by the architecture's class
 registered base class (``architectures``) in :data:`mmlearnloss.registry.PER_SAMPLE`, or named
 by a config: ``LearningLoss(per_sample='ReplayAdapter')``.
 """
-from contextlib import contextmanager, nullcontext
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from contextlib import nullcontext
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from mmlearnloss.registry import PER_SAMPLE
+from .batches import batch_sizes, slice_batch
 from .isolation import (batch_norms_frozen, buffers_restored, counters, counters_restored,
                         heads_reading_training, process_local, replay_rng, sample_copy,
                         training_mode_without_noise)
+from .recorders import (batch_independent, extract_feat_as, head_outputs_as, kept_features,
+                        kept_head_outputs)
 
 LossDict = Dict[str, object]
-
-
-def map_tensors(fn, tree):
-    """``tree`` with ``fn`` applied to every tensor nested in its tuples, lists and dicts."""
-    if isinstance(tree, Tensor):
-        return fn(tree)
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(map_tensors(fn, item) for item in tree)
-    if isinstance(tree, dict):
-        return {key: map_tensors(fn, value) for key, value in tree.items()}
-    return tree
-
-
-def slice_batch(feats, i: int):
-    """Sample ``i`` of batch-first tensors (nested in tuples, lists, dicts), batch dim kept."""
-    return map_tensors(lambda tensor: tensor[i:i + 1], feats)
-
-
-def batch_sizes(feats) -> List[int]:
-    """The first dimension of every tensor nested in ``feats``."""
-    if isinstance(feats, Tensor):
-        return [feats.shape[0]] if feats.dim() else [0]
-    if isinstance(feats, (tuple, list)):
-        return [n for f in feats for n in batch_sizes(f)]
-    if isinstance(feats, dict):
-        return [n for f in feats.values() for n in batch_sizes(f)]
-    return []
 
 
 def total_loss(losses: LossDict) -> Tensor:
@@ -93,99 +69,6 @@ def describe(model: nn.Module) -> str:
     heads = [f'{name}: {type(m).__name__}' for name, m in model.named_children()
              if name.endswith('head')]
     return f'{type(model).__name__} ({", ".join(heads) or "no head"})'
-
-
-@contextmanager
-def methods_replaced(name: str, methods: dict) -> Iterator[None]:
-    """Give each module in ``methods`` the method ``name`` (``'forward'``, ``'extract_feat'``)
-    from it for the block, as an instance attribute: ``nn.Module.__call__`` and direct
-    ``self.<name>`` calls both use it."""
-    previous = {module: module.__dict__.get(name) for module in methods}
-    for module, method in methods.items():
-        setattr(module, name, method)
-    try:
-        yield
-    finally:
-        for module, method in previous.items():
-            delattr(module, name)
-            if method is not None:
-                setattr(module, name, method)
-
-
-def extract_feat_as(model: nn.Module, fn):
-    """Replace ``model.extract_feat`` by ``fn`` for the duration of the block."""
-    return methods_replaced('extract_feat', {model: fn})
-
-
-@contextmanager
-def kept_features(model: nn.Module) -> Iterator[list]:
-    """Keep, in the yielded list, the output of every ``model.extract_feat`` call of the block."""
-    calls = []
-    extract_feat = model.extract_feat
-
-    def recording(*args, **kwargs):
-        calls.append(extract_feat(*args, **kwargs))
-        return calls[-1]
-
-    with extract_feat_as(model, recording):
-        yield calls
-
-
-@contextmanager
-def kept_head_outputs(model: nn.Module, feats: list,
-                      heads: Optional[Sequence[nn.Module]] = None) -> Iterator[dict]:
-    """Keep, in the yielded dict, the output of each direct submodule of ``model`` (a head;
-    only those of ``heads`` if given) called on the first kept features ``feats[0]`` (see
-    :func:`kept_features`), by module.
-
-    Only calls on the features alone count (``head(feats)``): a head given more (CondInst's
-    mask head, its positives) computes something a replay would compute otherwise.
-    Wraps ``forward`` rather than hooking ``__call__``: heads call ``self.forward`` directly too
-    (mmpose's flip test). Outputs are detached copies: a step may post-process them in place.
-    """
-    outputs = {}
-
-    def keeping(module, forward):
-        def keep(*args, **kwargs):
-            output = forward(*args, **kwargs)
-            if module not in outputs and feats and len(args) == 1 and not kwargs \
-                    and args[0] is feats[0]:
-                outputs[module] = map_tensors(lambda t: t.detach().clone(), output)
-            return output
-        return keep
-
-    with methods_replaced('forward', {module: keeping(module, module.forward)
-                                      for module in (model.children() if heads is None
-                                                     else heads)}):
-        yield outputs
-
-
-@contextmanager
-def head_outputs_as(outputs: dict, feats, i: Optional[int] = None) -> Iterator[None]:
-    """Heads called on ``feats`` return their kept ``outputs`` (sample ``i`` of them, or all if
-    ``i`` is None) instead of running again; called on anything else, they run."""
-
-    def reusing(forward, output):
-        def reuse(*args, **kwargs):
-            if args and args[0] is feats:
-                return output
-            return forward(*args, **kwargs)
-        return reuse
-
-    with methods_replaced('forward', {
-            module: reusing(module.forward, output if i is None else slice_batch(output, i))
-            for module, output in outputs.items()}):
-        yield
-
-
-def batch_independent(module: nn.Module) -> bool:
-    """Whether ``module``'s training-mode output for a sample depends on that sample alone
-    and draws nothing at random: no BatchNorm normalising by the batch, no dropout."""
-    return not any(
-        sub.training and (isinstance(sub, (nn.modules.batchnorm._BatchNorm,
-                                           nn.modules.dropout._DropoutNd))
-                          or 'Drop' in type(sub).__name__)  # mmcv's DropPath, DropBlock
-        for sub in module.modules())
 
 
 @PER_SAMPLE.register_module()
