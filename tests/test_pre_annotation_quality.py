@@ -39,7 +39,7 @@ def voc(tmp_path):
 
 def perfect(voc):
     """Predictions equal to the true boxes, as mmdet loads VOC XMLs (minus 1)."""
-    truth, classes = voc['truth'], list(voc['pool'].writers[0]._classes())
+    truth, classes = voc['truth'], list(voc['pool'].writers[0].classes())
     return {i: dict(ori_shape=voc['shapes'][i], pred_loss=1.0,
                     bboxes=[[v - 1 for v in o['bbox']] for o in objects],
                     labels=[classes.index(o['name']) for o in objects],
@@ -64,7 +64,7 @@ def test_predictions_equal_to_the_truth_leave_nothing_to_correct(voc):
 
 
 def test_a_missed_a_relabelled_and_an_unsure_box_count_as_corrections(voc):
-    names = list(voc['pool'].writers[0]._classes())
+    names = list(voc['pool'].writers[0].classes())
     predictions = perfect(voc)
     first, second, third = (predictions[i] for i in IDS)
     for key in ('bboxes', 'labels', 'scores'):  # missed: no box at all

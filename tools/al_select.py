@@ -211,7 +211,7 @@ def write_label_studio(model, cfg: Config, pool, query: dict, scores, args) -> s
     """The Label Studio import files of ``query`` (tasks with the model's predictions, labeling
     config); their instructions are added to the query's README, which is returned."""
     from mmlearnloss.active.predictions import predict_samples
-    from mmlearnloss.annotation.label_studio.files import (import_instructions, import_tasks,
+    from mmlearnloss.annotation.label_studio.tasks import (import_instructions, import_tasks,
                                                            write_import_files)
     try:
         tasks = import_tasks(pool, query['ids'], scores, None, args.files_root)  # checks first

@@ -112,7 +112,7 @@ def main(argv=None):
     args = parse_args(argv)
     from mmlearnloss.active.splits import PoolSplitter
     from mmlearnloss.annotation.formats import VOCSplitWriter
-    from mmlearnloss.annotation.label_studio.files import TASKS_FILE, label_studio_format
+    from mmlearnloss.annotation.label_studio import TASKS_FILE, label_studio_format
     tasks_path = osp.join(args.query_dir, TASKS_FILE)
     if not osp.isfile(tasks_path):
         sys.exit(f'pre_annotation_quality.py: error: no {TASKS_FILE} in {args.query_dir}; write '

@@ -110,6 +110,15 @@ class COCOSplitWriter(BaseSplitWriter):
         returned.unknown += sorted({i for i in anns_of if i not in known_images})
         return returned
 
+    def categories(self) -> List[dict]:
+        """The ``categories`` of the original annotation file."""
+        return list(self._load_coco().get('categories', []))
+
+    def max_annotation_id(self) -> int:
+        """The largest annotation id of the original file (0 without annotations): ids above it
+        clash with no image's."""
+        return max([ann['id'] for ann in self._load_coco().get('annotations', [])] + [0])
+
     def return_instructions(self, query_file: str, returned_file: str) -> str:
         return (f'{self.tag}: the images of {query_file} (COCO json, with any annotations they '
                 f'had). Annotate every image (at least one annotation each, categories as in '

@@ -62,21 +62,21 @@ class JsonListSplitWriter(BaseSplitWriter):
         return [str(i) for i in range(len(entries))]
 
     def _render(self, ids: List[str]) -> str:
-        subset = [self._entry(i) for i in ids]
+        subset = [self.entry(i) for i in ids]
         data = self._load_data()
         if isinstance(data, dict):
             subset = dict(data, data_list=subset)
         return json.dumps(subset, separators=(',', ':'))
 
     def image_path(self, sample_id: str) -> str:
-        entry = self._entry(sample_id)
-        if self._is_mpii():
+        entry = self.entry(sample_id)
+        if self.is_mpii():
             return _local_abs(osp.join(self._prefix('img'), entry['image']))
         # mmengine's BaseDataset joins data_prefix[key] with the entry's value of the same key.
         return _local_abs(osp.join(self._prefix('img_path'), entry.get('img_path', '')))
 
     def fingerprint(self, sample_id: str) -> Optional[str]:
-        return _hash(self._entry(sample_id))
+        return _hash(self.entry(sample_id))
 
     def read_returned(self, path: str, queried: Sequence[str]) -> ReturnedAnnotations:
         """A json list (or OpenMMLab 2.0 file) with the queried entries, labels filled in.
@@ -87,8 +87,8 @@ class JsonListSplitWriter(BaseSplitWriter):
         """
         data = self._read_json(path)
         entries = data if isinstance(data, list) else (data or {}).get('data_list')
-        if not isinstance(entries, list) or isinstance(data, list) != self._is_mpii():
-            kind = 'a json list (MPII format)' if self._is_mpii() else \
+        if not isinstance(entries, list) or isinstance(data, list) != self.is_mpii():
+            kind = 'a json list (MPII format)' if self.is_mpii() else \
                 'an OpenMMLab 2.0 json ({"metainfo": ..., "data_list": [...]})'
             raise ValueError(f'{path} is not {kind}, the format of the query file.')
         self.sample_ids()
@@ -96,7 +96,7 @@ class JsonListSplitWriter(BaseSplitWriter):
         queried_set = set(queried)
         for i in list(queried) + [i for i in self._ids if i not in queried_set]:
             if i in self._id_set:
-                candidates.setdefault(self._image_key(self._original_entry(i)), []).append(i)
+                candidates.setdefault(self._image_key(self.original_entry(i)), []).append(i)
         returned = ReturnedAnnotations()
         for entry in entries:
             key = self._image_key(entry) if isinstance(entry, dict) else None
@@ -113,7 +113,7 @@ class JsonListSplitWriter(BaseSplitWriter):
         return returned
 
     def return_instructions(self, query_file: str, returned_file: str) -> str:
-        if self._is_mpii():
+        if self.is_mpii():
             what = ('fill in "joints" (16 [x, y], 1-based pixels) and "joints_vis" (1 for the '
                     'joints you marked) of every entry, keep its "image", "center" and "scale"')
         else:
@@ -122,27 +122,35 @@ class JsonListSplitWriter(BaseSplitWriter):
         return f'{self.tag}: the samples of {query_file}; {what}, and save the file as ' \
                f'{returned_file}.'
 
-    def _is_mpii(self) -> bool:
+    def is_mpii(self) -> bool:
+        """Whether the file is an MPII json list (else OpenMMLab 2.0 json)."""
         return isinstance(self._load_data(), list)
 
-    def _original_entry(self, sample_id: str) -> dict:
+    def metainfo(self) -> dict:
+        """The ``metainfo`` of an OpenMMLab 2.0 file (empty for MPII)."""
+        data = self._load_data()
+        return (data.get('metainfo') or {}) if isinstance(data, dict) else {}
+
+    def original_entry(self, sample_id: str) -> dict:
+        """The sample's entry in the original file."""
         return self._entries()[int(sample_id)]
 
-    def _entry(self, sample_id: str) -> dict:
+    def entry(self, sample_id: str) -> dict:
+        """The sample's entry as :meth:`write` emits it: the returned one once set."""
         if sample_id in self._overrides:
             return self._overrides[sample_id]
-        return self._original_entry(sample_id)
+        return self.original_entry(sample_id)
 
     def _image_key(self, entry: dict) -> Optional[str]:
-        key = entry.get('image') if self._is_mpii() else entry.get('img_path')
+        key = entry.get('image') if self.is_mpii() else entry.get('img_path')
         return str(key) if key is not None else None
 
     def _label_problem(self, sample_id: str, entry: dict) -> Optional[str]:
-        if not self._is_mpii():
+        if not self.is_mpii():
             if entry.get('instances') or 'gt_label' in entry:
                 return None
             return 'no "instances" and no "gt_label"'
-        original = self._original_entry(sample_id)
+        original = self.original_entry(sample_id)
         num_joints = len(original.get('joints', []))
         joints, visible = entry.get('joints'), entry.get('joints_vis')
         try:

@@ -52,12 +52,12 @@ class VOCSplitWriter(BaseSplitWriter):
 
     def image_path(self, sample_id: str) -> str:
         subdir = self.dataset_cfg.get('img_subdir', 'JPEGImages')
-        return _local_abs(osp.join(self.root, subdir, f'{self._image_id(sample_id)}.jpg'))
+        return _local_abs(osp.join(self.root, subdir, f'{self.image_id(sample_id)}.jpg'))
 
     def annotation_path(self, sample_id: str) -> str:
         """The sample's XML file: annotators write the labels of a queried image there."""
         subdir = self.dataset_cfg.get('ann_subdir', 'Annotations')
-        return _local_abs(osp.join(self.root, subdir, f'{self._image_id(sample_id)}.xml'))
+        return _local_abs(osp.join(self.root, subdir, f'{self.image_id(sample_id)}.xml'))
 
     def fingerprint(self, sample_id: str) -> Optional[str]:
         path = self.annotation_path(sample_id)
@@ -98,14 +98,16 @@ class VOCSplitWriter(BaseSplitWriter):
                 f'{_local_abs(annotations)}/<image id>.xml (Pascal VOC XML), then copy the list '
                 f'to {returned_file}.')
 
-    def _image_id(self, sample_id: str) -> str:
+    def image_id(self, sample_id: str) -> str:
+        """The image id of a sample, its id without the folder: ``'000005'``."""
         prefix = f'{self.folder}/'
         if not sample_id.startswith(prefix):
             raise ValueError(f'{sample_id!r} is not a sample id of {self.describe()}: ids look '
                              f'like {prefix}<image id>.')
         return sample_id[len(prefix):]
 
-    def _classes(self) -> Sequence[str]:
+    def classes(self) -> Sequence[str]:
+        """The class names: ``metainfo['classes']`` of the config, else the dataset class's."""
         metainfo = self.dataset_cfg.get('metainfo') or {}
         if metainfo.get('classes'):
             return metainfo['classes']
@@ -123,7 +125,7 @@ class VOCSplitWriter(BaseSplitWriter):
             return f'{path} is not valid XML ({e})'
         if not objects:
             return f'{path} has no <object>'
-        classes = set(self._classes())
+        classes = set(self.classes())
         for obj in objects:
             name = (obj.findtext('name') or '').strip()
             if classes and name not in classes:

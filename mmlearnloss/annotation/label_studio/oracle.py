@@ -4,7 +4,7 @@
 :class:`~mmlearnloss.ActiveLearningLoop` push each selection to a Label Studio server
 (:meth:`LabelStudioOracle.ask`) and stop; ``al_train.py --resume`` pulls the annotations
 (:meth:`LabelStudioOracle.collect`), converts them to the dataset's format
-(:func:`.files.returned_from_export`) and checks them as the manual oracle does. The API
+(:func:`.tasks.returned_from_export`) and checks them as the manual oracle does. The API
 token comes from an environment variable (``LABEL_STUDIO_API_KEY``), never from the config.
 Only plain HTTP (``urllib``) is used: Label Studio runs as its own process from its own
 environment (``tools/label_studio_server.py``).
@@ -22,8 +22,9 @@ from typing import Dict, List, Optional, Union
 from mmlearnloss.utils import atomic_write_text
 from ..formats import SplitPool
 from ..query import QUERY_CSV, RETURNED_DIR, read_query
-from .files import (EXPORT_FILE, FROM_NAME, import_tasks, label_studio_format, labeling_config,
-                    returned_from_export, task_is_done)
+from .formats import FROM_NAME, label_studio_format
+from .tasks import (EXPORT_FILE, import_tasks, labeling_config, returned_from_export,
+                    task_is_done)
 
 __all__ = ['LabelStudioError', 'AnnotationsPending', 'LabelStudioClient', 'LabelStudioOracle',
            'build_oracle', 'collect_returned']
