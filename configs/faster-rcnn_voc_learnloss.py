@@ -41,7 +41,10 @@ train_cfg = dict(
     strategy='learning_loss',
     seed=0,
     reinit=True)
-custom_hooks = [dict(type='mmlearnloss.StopLossGradHook', epoch=7)]
+custom_hooks = [
+    dict(type='mmlearnloss.StopLossGradHook', epoch=7),
+    dict(type='mmlearnloss.GroundTruthFrameHook'),
+]
 
 val_evaluator = [
     dict(type='VOCMetric', metric='mAP', eval_mode='11points'),

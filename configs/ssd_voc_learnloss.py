@@ -40,6 +40,7 @@ custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
     dict(type='mmlearnloss.StopLossGradHook', epoch=180),
+    dict(type='mmlearnloss.GroundTruthFrameHook'),
 ]
 
 val_evaluator = [

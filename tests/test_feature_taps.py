@@ -113,8 +113,16 @@ def test_a_dict_output_is_an_error_naming_the_tap_and_the_type():
 def test_a_non_tensor_element_is_an_error_naming_the_element():
     with pytest.raises(TypeError, match=r"Tap 'odd\[1\]' gave a value of type int"):
         record_odd(lambda x: (x, 3))
-    with pytest.raises(TypeError, match=r"Tap 'odd\[0\]' gave a value of type tuple"):
-        record_odd(lambda x: ((x, x), ), spec='odd[0]')
+    with pytest.raises(TypeError, match=r"Tap 'odd\[0\]\[1\]' gave a value of type int"):
+        record_odd(lambda x: ((x, 3), ), spec='odd[0]')
+
+
+def test_nested_outputs_give_every_map_in_order():
+    # a dense head returns (class maps per level, box maps per level)
+    feats = record_odd(lambda x: ([x, x * 2], [x * 3]))
+    assert [float(f[0, 0, 0, 0] / feats[0][0, 0, 0, 0]) for f in feats] == [1.0, 2.0, 3.0]
+    (first, second) = record_odd(lambda x: ([x, x * 2], [x * 3]), spec='odd[0]')
+    torch.testing.assert_close(second, first * 2)
 
 
 def test_a_tensor_without_a_channel_dimension_is_an_error():

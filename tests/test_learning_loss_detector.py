@@ -2,14 +2,18 @@
 import pytest
 import torch
 from mmdet.testing import demo_mm_inputs
+from mmengine.config import Config
+from mmengine.registry import MODELS, DefaultScope
 
-from conftest import build_model
+from conftest import build_model, config_path
 from mmlearnloss.models.per_sample import total_loss
 
 
 @pytest.fixture(scope='module')
 def model():
-    return build_model('ssd_voc_learnloss.py', 'mmdet')
+    model = build_model('ssd_voc_learnloss.py', 'mmdet')
+    model.eval_gt_frame = 'input'  # demo_mm_inputs draws the boxes on the input
+    return model
 
 
 def batch(model, n=3, training=True):
@@ -130,3 +134,41 @@ def test_baselines_with_zero_weight_compute_no_per_image_targets(model, monkeypa
     # every parameter of the head is in the graph (as DDP expects), with zero gradients
     grads = [p.grad for p in model.loss_prediction_head.parameters()]
     assert all(g is not None and not g.any() for g in grads)
+
+
+@pytest.fixture(scope='module')
+def head_tapped():
+    """SSD300 whose module also reads the class logits of every level, max-pooled."""
+    cfg = Config.fromfile(config_path('ssd_voc_learnloss.py'))
+    cfg.model.architecture.backbone.init_cfg = None
+    cfg.model.taps = ['neck', 'bbox_head[0]']
+    cfg.model.loss_prediction_head = dict(type='mmlearnloss.LossPredictionHead',
+                                          pooling=['avg'] * 6 + ['max'] * 6)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval_gt_frame = 'input'
+    return model
+
+
+def test_taps_on_the_head_read_its_class_maps_of_every_level(head_tapped):
+    # neck maps, then (anchors per position x 21 classes) of each of the six levels
+    assert head_tapped.loss_prediction_head.in_channels == \
+        [512, 1024, 512, 256, 256, 256] + [a * 21 for a in (4, 6, 6, 6, 4, 4)]
+
+
+def test_with_taps_on_the_head_score_runs_the_head_and_matches_predict(head_tapped):
+    head_tapped.eval()
+    inputs, samples = batch(head_tapped, 2, training=False)
+    with torch.no_grad():
+        results = head_tapped(inputs, samples, mode='predict')
+        scored = head_tapped.score(inputs)['pred_loss']
+    torch.testing.assert_close(torch.stack([r.pred_loss for r in results]), scored)
+
+
+def test_the_ranking_loss_reaches_the_tapped_head(head_tapped):
+    head_tapped.train()
+    head_tapped.zero_grad()
+    head_tapped(*batch(head_tapped, 2), mode='loss')['loss_pred'].backward()
+    grad = next(head_tapped.architecture.bbox_head.cls_convs[0].parameters()).grad
+    assert grad is not None and grad.abs().sum() > 0

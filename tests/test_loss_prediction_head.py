@@ -61,3 +61,28 @@ def test_head_predicts_in_float32_inside_mixed_precision():
     with torch.autocast('cpu', dtype=torch.bfloat16):
         in_bfloat16 = head.fc(torch.cat([b(head.pool(f)) for b, f in zip(head.branches, low)], 1))
     assert in_bfloat16.unique().numel() < 512  # what the float32 rule avoids
+
+
+def test_pooling_per_map_is_average_max_or_both():
+    torch.manual_seed(0)
+    head = LossPredictionHead(in_channels=[2, 3, 2], mid_channels=4,
+                              pooling=['avg', 'max', 'avgmax'])
+    f1, f2, f3 = torch.randn(2, 2, 5, 5), torch.randn(2, 3, 2, 2), torch.randn(2, 2, 3, 1)
+    assert head.branches[2][0].in_features == 4  # average and max of 2 channels
+    h1 = torch.relu(head.branches[0][0](f1.mean(dim=(2, 3))))
+    h2 = torch.relu(head.branches[1][0](f2.amax(dim=(2, 3))))
+    h3 = torch.relu(head.branches[2][0](torch.cat([f3.mean(dim=(2, 3)), f3.amax(dim=(2, 3))], 1)))
+    expected = head.fc(torch.cat([h1, h2, h3], dim=1)).squeeze(1)
+    torch.testing.assert_close(head([f1, f2, f3]), expected)
+
+
+def test_one_pooling_applies_to_every_map_and_the_paper_s_is_the_default():
+    assert LossPredictionHead(in_channels=[2, 3]).pooling == ['avg', 'avg']
+    assert LossPredictionHead(in_channels=[2, 3], pooling='max').pooling == ['max', 'max']
+
+
+@pytest.mark.parametrize('pooling', ['median', ['avg'], ['avg', 'sum']])
+def test_bad_pooling_says_what_is_allowed(pooling):
+    with pytest.raises(ValueError, match=r"pooling must be one of \('avg', 'max', 'avgmax'\) "
+                                         r"or a list of them, one per tapped map \(2\)"):
+        LossPredictionHead(in_channels=[2, 3], pooling=pooling)

@@ -11,6 +11,7 @@ from conftest import build_model, config_path
 from mmlearnloss.active.predictions import predict_samples
 from mmlearnloss.active.scoring import pool_loader_cfg
 from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.engine import pipeline_transforms
 from mmlearnloss.testing.voc import make_voc
 
 IDS = ['VOC2012/2012_000002', 'VOC2007/000001', 'VOC2007/000003']
@@ -54,7 +55,9 @@ def test_predictions_equal_the_models_own_predict_in_eval_mode(voc, tmp_path):
                                 'query')
         loader_cfg, _ = pool_loader_cfg(cfg.val_dataloader, pool, IDS[:1], str(tmp_path),
                                         'again')
-        batch = next(iter(Runner.build_dataloader(loader_cfg)))
+        loader = Runner.build_dataloader(loader_cfg)
+        model.read_eval_pipeline(pipeline_transforms(loader.dataset))
+        batch = next(iter(loader))
         with torch.no_grad():
             [result] = model.test_step(batch)
     assert found[IDS[0]]['pred_loss'] == pytest.approx(float(result.pred_loss))

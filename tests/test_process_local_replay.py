@@ -22,7 +22,9 @@ def wrapped():
     case = Case(batch=4)
     arch = build_architecture(DET, CONFIG, case)
     inputs, samples = make_batch(arch, DET, case)
-    return LearningLoss(architecture=arch, taps=['neck']).eval(), inputs, samples
+    model = LearningLoss(architecture=arch, taps=['neck']).eval()
+    model.eval_gt_frame = 'input'  # demo_mm_inputs draws the boxes on the input
+    return model, inputs, samples
 
 
 def rank_batch(inputs, samples, rank):

@@ -8,7 +8,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import DATASETS, MODELS, DefaultScope, init_default_scope
+from mmengine.evaluator import BaseMetric
+from mmengine.registry import DATASETS, METRICS, MODELS, DefaultScope, init_default_scope
+from mmengine.runner import Runner
 
 from conftest import config_path
 from mmlearnloss.testing.voc import make_voc
@@ -95,3 +97,92 @@ def test_masks_loaded_after_resize_are_refused(voc_root):
     model, _, _ = build('ssd_voc_learnloss.py', voc_root)
     with pytest.raises(ValueError, match=r"loads masks after \['Resize'\]"):
         model.read_eval_pipeline([Resize(scale=(300, 300)), LoadAnnotations(with_mask=True)])
+
+
+class RecordedTargets(BaseMetric):
+    """Keeps each evaluated sample's ``target_loss`` by image id (a metric, so it sees what
+    any entry point of mmengine evaluates)."""
+
+    seen: dict = {}
+
+    def process(self, data_batch, data_samples):
+        self.results.extend((s['img_id'], float(s['target_loss'])) for s in data_samples)
+
+    def compute_metrics(self, results):
+        RecordedTargets.seen = dict(results)
+        return {}
+
+
+METRICS.register_module(name='RecordedTargetsForFrameTest', module=RecordedTargets, force=True)
+
+
+def runner_cfg(voc_root, tmp_path, hooks=True):
+    """The shipped SSD300 config on the mini VOC set (images of other sizes than 300 px), for
+    plain training: mmdet's own VOC pipelines, the evaluator plus :class:`RecordedTargets`."""
+    cfg = Config.fromfile(config_path('ssd_voc_learnloss.py'))
+    cfg.model.architecture.backbone.init_cfg = None
+    for dataset in cfg.train_dataloader.dataset.dataset.datasets:
+        dataset.data_root = voc_root
+    cfg.merge_from_dict({'train_dataloader.batch_size': 4, 'train_dataloader.num_workers': 0,
+                         'train_dataloader.persistent_workers': False,
+                         'val_dataloader.num_workers': 0,
+                         'val_dataloader.persistent_workers': False,
+                         'val_dataloader.dataset.data_root': voc_root})
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.val_evaluator = [*cfg.val_evaluator, dict(type='RecordedTargetsForFrameTest')]
+    cfg.test_evaluator = cfg.val_evaluator
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    if not hooks:
+        cfg.custom_hooks = [h for h in cfg.custom_hooks
+                            if h['type'] != 'mmlearnloss.GroundTruthFrameHook']
+    cfg.work_dir = str(tmp_path / 'work')
+    return cfg
+
+
+def expected_targets(model, voc_root):
+    """Each test image's loss through the train pipeline's order without augmentation."""
+    dataset_cfg = Config.fromfile(config_path('ssd_voc_learnloss.py')).val_dataloader.dataset
+    dataset_cfg = dict(dataset_cfg.to_dict(), data_root=voc_root)
+    dataset_cfg['pipeline'] = no_augmentation(dataset_cfg['pipeline'])
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        plain = DATASETS.build(dataset_cfg)
+    model.eval()
+    inputs, samples = batch(model, plain)
+    with torch.no_grad():
+        values = model.adapter.replay(model.architecture, inputs, samples,
+                                      model.architecture.extract_feat(inputs))
+    return {s.img_id: float(v) for s, v in zip(samples, values)}
+
+
+def assert_targets_where_the_network_sees_the_boxes(model, voc_root):
+    expected = expected_targets(model, voc_root)
+    seen = RecordedTargets.seen
+    assert sorted(seen) == sorted(expected) and len(seen) == NUM
+    torch.testing.assert_close(torch.tensor([seen[i] for i in sorted(seen)]),
+                               torch.tensor([expected[i] for i in sorted(seen)]),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_runner_test_computes_targets_where_the_network_sees_the_boxes(voc_root, tmp_path):
+    RecordedTargets.seen = {}
+    runner = Runner.from_cfg(runner_cfg(voc_root, tmp_path))
+    metrics = runner.test()
+    assert 'learnloss/rank_acc' in metrics
+    assert_targets_where_the_network_sees_the_boxes(runner.model, voc_root)
+
+
+def test_plain_training_validates_with_targets_where_the_network_sees_the_boxes(
+        voc_root, tmp_path):
+    RecordedTargets.seen = {}
+    runner = Runner.from_cfg(runner_cfg(voc_root, tmp_path))
+    runner.train()  # one epoch, then mmengine's ValLoop
+    assert runner.model.eval_gt_frame == 'original'
+    assert_targets_where_the_network_sees_the_boxes(runner.model, voc_root)
+
+
+def test_evaluating_resized_boxes_without_knowing_their_frame_stops(voc_root, tmp_path):
+    runner = Runner.from_cfg(runner_cfg(voc_root, tmp_path, hooks=False))
+    with pytest.raises(RuntimeError, match='does not know in which frame the evaluation '
+                                           'pipeline delivers the ground truth'):
+        runner.test()

@@ -334,6 +334,8 @@ class Zoo:
             architecture=arch, taps=list(case.taps),
             loss_prediction_head=dict(type='mmlearnloss.LossPredictionHead',
                                       in_channels=in_channels))
+        # the framework's test batches draw their boxes on the input (scale_factor aside)
+        self.model.eval_gt_frame = 'input'
         self._losses = None
 
     @property

@@ -76,6 +76,9 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9], gamma=0.1)
 ]
-custom_hooks = [dict(type='mmlearnloss.StopLossGradHook', epoch=7)]
+custom_hooks = [
+    dict(type='mmlearnloss.StopLossGradHook', epoch=7),
+    dict(type='mmlearnloss.GroundTruthFrameHook'),
+]
 default_hooks = dict(logger=dict(interval=10))
 train_cfg = dict(num_stages=5, initial_size=200, query_size=200, max_epochs=max_epochs)

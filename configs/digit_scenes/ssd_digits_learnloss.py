@@ -88,6 +88,7 @@ custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
     dict(type='mmlearnloss.StopLossGradHook', epoch=6),
+    dict(type='mmlearnloss.GroundTruthFrameHook'),
 ]
 default_hooks = dict(logger=dict(interval=10))
 train_cfg = dict(num_stages=4, initial_size=100, query_size=100, max_epochs=max_epochs)

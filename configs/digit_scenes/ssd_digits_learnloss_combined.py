@@ -7,6 +7,7 @@ custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
     dict(type='mmlearnloss.StopLossGradHook', epoch=0),
+    dict(type='mmlearnloss.GroundTruthFrameHook'),
 ]
 train_cfg = dict(
     strategy=dict(

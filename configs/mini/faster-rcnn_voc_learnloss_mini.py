@@ -63,7 +63,10 @@ test_dataloader = val_dataloader
 # stage is a few dozen iterations).
 optim_wrapper = dict(optimizer=dict(lr=0.0025))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=1000)]
-custom_hooks = [dict(type='mmlearnloss.StopLossGradHook', epoch=1)]
+custom_hooks = [
+    dict(type='mmlearnloss.StopLossGradHook', epoch=1),
+    dict(type='mmlearnloss.GroundTruthFrameHook'),
+]
 default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=1, max_keep_ckpts=1))
 
 train_cfg = dict(num_stages=3, initial_size=16, query_size=16, subset_size=None, max_epochs=2)

@@ -30,6 +30,7 @@ param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, e
 custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='mmlearnloss.StopLossGradHook', epoch=1),
+    dict(type='mmlearnloss.GroundTruthFrameHook'),
 ]
 default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=1, max_keep_ckpts=1))
 

@@ -108,8 +108,10 @@ class LearningLoss(BaseModel):
         self.global_ranking = global_ranking
         #: Set by StopLossGradHook: the head then learns from detached features only.
         self.detach_taps = False
-        #: Frame of the evaluation samples' ground truth, see :meth:`read_eval_pipeline`.
-        self.eval_gt_frame = 'input'
+        #: Frame of the evaluation samples' ground truth: 'input' (the network's), 'original'
+        #: (the image file's) or None until :meth:`read_eval_pipeline` reads a pipeline (set
+        #: 'input' for samples made on the input, such as mmdet's ``demo_mm_inputs``).
+        self.eval_gt_frame: Optional[str] = None
         # From here on, setting a name only the architecture has sets the architecture's.
         self._built = True
 
@@ -148,7 +150,8 @@ class LearningLoss(BaseModel):
         """Learn from the evaluation pipeline's ``transforms`` in which frame its samples carry
         their ground truth, so validation target losses are computed where the network sees
         the image (mmdet's test pipelines load boxes after ``Resize``, in the image file's
-        pixels). :class:`ActiveLearningLoop` calls it before the first stage."""
+        pixels). :class:`GroundTruthFrameHook` calls it before each validation and test,
+        :class:`ActiveLearningLoop` before the first stage."""
         self.eval_gt_frame = self.adapter.gt_frame(transforms)
 
     def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):
@@ -191,26 +194,62 @@ class LearningLoss(BaseModel):
     def predict(self, inputs: Tensor, data_samples=None) -> list:
         """The architecture's predictions, each with ``pred_loss`` (and ``target_loss``)."""
         with_targets = self.val_target_loss and self.adapter.has_targets(data_samples)
-        with self.taps.record(), kept_features(self.architecture) as feats, \
-                (kept_head_outputs(self.architecture, feats) if with_targets
-                 else nullcontext({})) as head_outputs:
-            results = self.architecture(inputs, data_samples, mode='predict')
-            pred_loss = self.loss_prediction_head(self.taps.outputs())
-        target_loss = None
-        if with_targets:
-            # Replayed on the features and head outputs predict computed (its first
-            # extract_feat call: the unflipped inputs), so validation runs them once; in
-            # training mode without noise where the loss runs only there.
-            targets = data_samples if self.eval_gt_frame == 'input' else \
-                self.adapter.in_input_frame(data_samples)
-            with torch.no_grad():
-                target_loss = self.adapter.validation_targets(self.architecture, inputs, targets,
-                                                              feats[0], head_outputs)
+        results, maps, target_loss = self._predict(inputs, data_samples, with_targets)
+        pred_loss = self.loss_prediction_head(maps)
         for i, result in enumerate(results):
             result.pred_loss = pred_loss[i].detach()
             if target_loss is not None:
                 result.target_loss = target_loss[i].detach()
         return results
+
+    @torch.no_grad()
+    def clean_view(self, inputs: Tensor, data_samples: list) -> Tuple[List[Tensor], Tensor]:
+        """The pooled tapped maps (:meth:`LossPredictionHead.pool_maps`) and the real losses
+        [B] of ``data_samples`` as evaluation sees them: in eval mode, with the ground truth
+        where the network sees the image. Fed through an evaluation pipeline (no
+        augmentation), these are what a module can be fit on to rank the pool's images; the
+        architecture's modes and buffers are left as they were."""
+        if not self.adapter.has_targets(data_samples):
+            raise ValueError('clean_view needs samples with ground truth: the real loss of a '
+                             'sample is computed on its annotations.')
+        with unchanged_state(self.architecture):
+            _, maps, target_loss = self._predict(inputs, data_samples, with_targets=True)
+        return self.loss_prediction_head.pool_maps(maps), target_loss
+
+    def _predict(self, inputs: Tensor, data_samples, with_targets: bool):
+        """The architecture's predictions, the tapped maps of that pass and, ``with_targets``,
+        each sample's real loss (else None)."""
+        with self.taps.record(), kept_features(self.architecture) as feats, \
+                (kept_head_outputs(self.architecture, feats) if with_targets
+                 else nullcontext({})) as head_outputs:
+            results = self.architecture(inputs, data_samples, mode='predict')
+            maps = self.taps.outputs()
+        target_loss = None
+        if with_targets:
+            # Replayed on the features and head outputs predict computed (its first
+            # extract_feat call: the unflipped inputs), so validation runs them once; in
+            # training mode without noise where the loss runs only there.
+            targets = self._in_input_frame(data_samples)
+            with torch.no_grad():
+                target_loss = self.adapter.validation_targets(self.architecture, inputs, targets,
+                                                              feats[0], head_outputs)
+        return results, maps, target_loss
+
+    def _in_input_frame(self, data_samples: list) -> list:
+        """``data_samples`` with their ground truth where the network sees the image."""
+        if self.eval_gt_frame == 'original':
+            return self.adapter.in_input_frame(data_samples)
+        if self.eval_gt_frame is None and self.adapter.frame_matters(data_samples):
+            raise RuntimeError(
+                'LearningLoss computes validation target losses (val_target_loss=True), but '
+                'does not know in which frame the evaluation pipeline delivers the ground '
+                'truth, and these samples were resized (mmdet\'s test pipelines load boxes '
+                'after Resize, in the image file\'s pixels): their losses would be computed on '
+                'boxes in the wrong frame. Add dict(type=\'mmlearnloss.GroundTruthFrameHook\') '
+                'to custom_hooks (the shipped detection configs have it), call '
+                'model.read_eval_pipeline(dataset.pipeline.transforms) before predicting, or '
+                'set val_target_loss=False.')
+        return data_samples
 
     @torch.no_grad()
     def score(self, inputs: Tensor, data_samples=None,
@@ -261,15 +300,24 @@ class LearningLoss(BaseModel):
             f'28)), or set loss_prediction_head.in_channels to the channels of the tapped maps.')
 
     def _features_pass(self, inputs: Tensor) -> None:
-        if hasattr(self.architecture, 'extract_feat'):
-            self.architecture.extract_feat(inputs)
-        else:
+        if not hasattr(self.architecture, 'extract_feat'):
             self.architecture(inputs, None, mode='tensor')
+            return
+        feats = self.architecture.extract_feat(inputs)
+        # Reached only when a tap lies beyond the features: a dense head's outputs.
+        for name in HEADS_ON_FEATURES:
+            head = getattr(self.architecture, name, None)
+            if head is not None:
+                head(feats)
 
 
 #: Names never read or set through to the architecture: mmengine takes a model with a
 #: ``module`` for a DDP-style wrapper and unwraps it (the optimizer would miss the head).
 NOT_FORWARDED = ('module', )
+
+#: Heads that take the features alone (mmdet's single-stage, mmpose's and mmpretrain's), run
+#: by the scoring pass only when a tap lies in them.
+HEADS_ON_FEATURES = ('bbox_head', 'head')
 
 #: Input sizes tried, in order, when no probe_shape is given: ImageNet classifiers and FPN
 #: detectors take 224, mmpose's hourglass needs a multiple of 128 (256), SSD300's last maps

@@ -125,13 +125,10 @@ class FeatureTaps:
         feats: List[Tensor] = []
         for name, index in self.specs:
             out = self._outputs[name]
-            if isinstance(out, (tuple, list)):
-                if index is None:
-                    feats.extend(_poolable(f'{name}[{k}]', o) for k, o in enumerate(out))
-                else:
-                    feats.append(_poolable(f'{name}[{index}]', out[index]))
-            elif index is None:
-                feats.append(_poolable(name, out))
+            if index is None:
+                feats.extend(_poolable(name, out))
+            elif isinstance(out, (tuple, list)):
+                feats.extend(_poolable(f'{name}[{index}]', out[index]))
             else:
                 raise ValueError(f'Tap {name}[{index}]: {name!r} returns a single '
                                  f'{type(out).__name__}, not a tuple; drop the index.')
@@ -144,10 +141,13 @@ class FeatureTaps:
                                f'the forward pass. Tap modules that the forward pass calls.')
 
 
-def _poolable(tap: str, out) -> Tensor:
-    """``out`` if the head can pool it (a tensor [B, C, ...]), else an error naming the tap."""
+def _poolable(tap: str, out) -> List[Tensor]:
+    """``out`` as maps the head can pool (tensors [B, C, ...]): itself, or the maps of a
+    tuple/list it holds (a dense head's per-level outputs), else an error naming the tap."""
     if isinstance(out, Tensor) and out.dim() >= 2:
-        return out
+        return [out]
+    if isinstance(out, (tuple, list)) and out:
+        return [f for k, o in enumerate(out) for f in _poolable(f'{tap}[{k}]', o)]
     what = (f'a tensor of shape {tuple(out.shape)}, which has no channel dimension'
             if isinstance(out, Tensor) else f'a value of type {type(out).__name__}')
     raise TapOutputError(f'Tap {tap!r} gave {what}; the loss prediction head pools tensors of '

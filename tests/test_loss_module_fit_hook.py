@@ -1,0 +1,84 @@
+"""LossModuleFitHook: the module fit afterwards on the labeled images' clean views."""
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.runner import Runner
+
+from conftest import config_path
+from mmlearnloss.engine import LossModuleFitHook
+from mmlearnloss.engine.loss_module_fit_hook import evaluation_pipeline
+from mmlearnloss.evaluation.ranking_metric import ranking_accuracy
+from mmlearnloss.testing.voc import make_voc
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """The mini SSD300 config trained one epoch on 8 VOC images, as plain training."""
+    root = tmp_path_factory.mktemp('fit')
+    make_voc(str(root / 'data' / 'mini'), n07=4, n12=4, n_test=2, seed=0)
+    cfg = Config.fromfile(config_path('mini/ssd_voc_learnloss_mini.py'))
+    for dataset in cfg.train_dataloader.dataset.dataset.datasets:
+        dataset.data_root = str(root / 'data' / 'mini' / 'VOCdevkit')
+    cfg.val_dataloader.dataset.data_root = str(root / 'data' / 'mini' / 'VOCdevkit')
+    cfg.train_dataloader.batch_size = 4
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=100)
+    cfg.work_dir = str(root / 'work')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def clean_views(runner):
+    model, loader = runner.model, runner.train_loop.dataloader
+    pipeline = Compose(runner.cfg.val_dataloader.dataset.pipeline)
+    with evaluation_pipeline(loader.dataset, pipeline) as samples:
+        data = model.data_preprocessor(pseudo_collate(samples), False)
+    return model.clean_view(data['inputs'], data['data_samples'])
+
+
+def test_the_fit_changes_the_module_alone_and_it_ranks_the_clean_views(trained):
+    model = trained.model
+    architecture = {k: v.clone() for k, v in model.architecture.state_dict().items()}
+    head = {k: v.clone() for k, v in model.loss_prediction_head.state_dict().items()}
+    pipelines = [d.pipeline for d in trained.train_loop.dataloader.dataset.dataset.datasets]
+    mode = model.training
+
+    LossModuleFitHook(epochs=100, lr=1e-3).after_train_epoch(trained)
+
+    for key, value in model.architecture.state_dict().items():  # BatchNorm buffers included
+        torch.testing.assert_close(value, architecture[key], rtol=0, atol=0)
+    fitted = model.loss_prediction_head.state_dict()
+    assert any(not torch.equal(value, head[key]) for key, value in fitted.items())
+    assert [d.pipeline for d in trained.train_loop.dataloader.dataset.dataset.datasets] == pipelines
+    assert model.training == mode
+    pooled, targets = clean_views(trained)
+    assert len(targets) == 8 and targets.std() > 0
+    assert ranking_accuracy(model.loss_prediction_head.from_pooled(pooled), targets) >= 0.9
+
+
+def test_the_fit_runs_only_after_the_last_epoch(trained):
+    head = {k: v.clone() for k, v in trained.model.loss_prediction_head.state_dict().items()}
+    trained.train_loop._max_epochs = 3  # after epoch 1 of 0..2: not the last
+    try:
+        LossModuleFitHook(epochs=5).after_train_epoch(trained)
+    finally:
+        trained.train_loop._max_epochs = 1
+    for key, value in trained.model.loss_prediction_head.state_dict().items():
+        assert torch.equal(value, head[key])
+
+
+def test_fit_on_vectors_learns_an_order_the_vectors_hold(trained):
+    torch.manual_seed(0)
+    model = trained.model
+    channels = model.loss_prediction_head.in_channels
+    pooled = [torch.randn(64, c) for c in channels]
+    targets = pooled[0][:, 0] * 3 + pooled[1][:, 1]
+    accuracy = LossModuleFitHook(epochs=60, reset=True).fit(model, pooled, targets, batch_size=8)
+    assert accuracy >= 0.9
+
+
+@pytest.mark.parametrize('kwargs', [dict(epochs=0), dict(lr=0)])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ValueError, match='needs epochs >= 1 and lr > 0'):
+        LossModuleFitHook(**kwargs)
