@@ -11,7 +11,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from .batches import batch_sizes, slice_batch
 from .recorders import methods_replaced
-from .replay import describe
+from .adapter import describe
 
 
 def uses_cls_head_loss(model: nn.Module) -> bool:

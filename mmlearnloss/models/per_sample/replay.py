@@ -1,4 +1,4 @@
-"""Per-sample target losses and uncertainties.
+"""Per-sample target losses by replay: the architecture's own loss on each sample alone.
 
 The loss prediction module learns from the real loss of every sample, so the architecture's
 batch loss has to be taken apart per sample. One mechanism does it for every architecture whose
@@ -15,32 +15,27 @@ it sums over the batch (mmpose SimCC's ``KLDiscretLoss``) they sum to it; where 
 the batch's positives or boxes (detectors) each is the image's loss as if it were the only image
 of its batch.
 
-Replays change no model state and leave training's random stream as it was: :mod:`.isolation`
-holds what they must not change and the conditions they run under.
-
-This module is that engine. :mod:`.one_pass` reads the per-sample losses from the batch loss
-where the framework's computation already holds them; :mod:`.families` adds what truly differs
-per family (build-time fixes, whether samples carry ground truth, the one-pass path, the entropy
-strategy's uncertainty from :mod:`.entropy`), picked by the architecture's class or its nearest
-registered base class (``architectures``) in :data:`mmlearnloss.registry.PER_SAMPLE`, or named
-by a config: ``LearningLoss(per_sample='ReplayAdapter')``.
+This module is that engine: :class:`ReplayAdapter`, the :class:`~.adapter.PerSampleAdapter`
+that every family adapter (:mod:`.families`) extends. The replays take the features and head
+outputs the batch loss kept (:mod:`.recorders`) and change no model state, nor training's random
+stream (:mod:`.isolation`); where the framework's computation already holds each sample's terms,
+:mod:`.one_pass` reads them from the batch loss instead.
 """
 from contextlib import nullcontext
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from mmlearnloss.registry import PER_SAMPLE
+from .adapter import LossDict, PerSampleAdapter, describe, register_hint
 from .batches import batch_sizes, slice_batch
 from .isolation import (batch_norms_frozen, buffers_restored, counters, counters_restored,
                         heads_reading_training, process_local, replay_rng, sample_copy,
                         training_mode_without_noise)
 from .recorders import (batch_independent, extract_feat_as, head_outputs_as, kept_features,
                         kept_head_outputs)
-
-LossDict = Dict[str, object]
 
 
 def total_loss(losses: LossDict) -> Tensor:
@@ -56,32 +51,14 @@ def total_loss(losses: LossDict) -> Tensor:
     return sum(terms)
 
 
-def register_hint(model: nn.Module) -> str:
-    """How to give ``model`` its own per-sample computation, for error messages."""
-    name = type(model).__name__
-    return (f'Register an adapter for {name}: a ReplayAdapter subclass with '
-            f'architectures=(\'{name}\', ) in mmlearnloss.registry.PER_SAMPLE, or name one with '
-            f'LearningLoss(per_sample=...)')
-
-
-def describe(model: nn.Module) -> str:
-    """``'FasterRCNN (rpn_head: RPNHead, roi_head: StandardRoIHead)'``, for error messages."""
-    heads = [f'{name}: {type(m).__name__}' for name, m in model.named_children()
-             if name.endswith('head')]
-    return f'{type(model).__name__} ({", ".join(heads) or "no head"})'
-
-
 @PER_SAMPLE.register_module()
-class ReplayAdapter:
+class ReplayAdapter(PerSampleAdapter):
     """Per-sample losses by replaying the architecture's ``loss`` on each sample's features.
 
     Supports any architecture whose ``loss(inputs, data_samples)`` calls
     ``self.extract_feat(inputs)`` once and computes the rest from its output. Costs one pass of
     everything after ``extract_feat`` per sample, without gradients.
     """
-
-    #: Names of the architecture classes this adapter is picked for (their subclasses too).
-    architectures: Tuple[str, ...] = ()
 
     #: Seed of every replay's random generators: a replay is a function of its sample alone.
     seed = 0
@@ -100,21 +77,6 @@ class ReplayAdapter:
                 f'per-sample losses by replaying `loss(inputs, data_samples)` on each sample\'s '
                 f'slice of `extract_feat(inputs)`. {register_hint(model)} (its `loss` returns '
                 f'the loss dict and a [B] tensor).')
-
-    def has_targets(self, data_samples) -> bool:
-        """Whether the samples carry the ground truth the loss needs (not so at inference)."""
-        return data_samples is not None and len(data_samples) > 0
-
-    def gt_frame(self, transforms: Sequence) -> str:
-        """In which frame an evaluation pipeline of ``transforms`` delivers the ground truth:
-        ``'input'`` (the network's, as in training) or ``'original'`` (the image file's, to be
-        mapped by :meth:`in_input_frame` before a loss is computed on it)."""
-        return 'input'
-
-    def in_input_frame(self, data_samples: list) -> list:
-        """``data_samples`` with their ground truth mapped from the original to the input
-        frame, as copies: the evaluator still reads the originals."""
-        return data_samples
 
     def loss(self, model: nn.Module, inputs, data_samples,
              per_sample: bool = True) -> Tuple[LossDict, Optional[Tensor]]:
@@ -278,11 +240,6 @@ class ReplayAdapter:
                       f'running statistics, dropout off, nothing updated): {why}.',
                       logger='current')
         return targets
-
-    def uncertainty(self, model: nn.Module, inputs, data_samples) -> Tensor:
-        raise NotImplementedError(
-            f'No entropy is defined for {describe(model)}: use the random, coreset or '
-            f'learning_loss strategy. {register_hint(model)} with an `uncertainty` method.')
 
 
 def _device_of(inputs, feats) -> torch.device:
