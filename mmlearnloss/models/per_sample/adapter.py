@@ -76,6 +76,11 @@ class PerSampleAdapter:
         frame, as copies: the evaluator still reads the originals."""
         return data_samples
 
+    def frame_matters(self, data_samples: list) -> bool:
+        """Whether the ground truth of ``data_samples`` differs between the original and the
+        input frame, so that a loss on it needs to know which one it is in."""
+        return False
+
     def uncertainty(self, model: nn.Module, inputs, data_samples) -> Tensor:
         """Each sample's uncertainty [B] for the entropy strategy."""
         raise NotImplementedError(

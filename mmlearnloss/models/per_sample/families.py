@@ -86,6 +86,12 @@ class DetectorAdapter(ReplayAdapter):
                 f'single Resize (as mmdet\'s test pipelines do).')
         return 'original' if resizes else 'input'
 
+    def frame_matters(self, data_samples):
+        # Boxes move between the frames where an image was resized; scale_factor says by what.
+        return any(tuple(s.metainfo.get('scale_factor', (1.0, 1.0))) != (1.0, 1.0)
+                   for s in data_samples if 'gt_instances' in s and 'bboxes' in s.gt_instances
+                   and len(s.gt_instances.bboxes))
+
     def in_input_frame(self, data_samples):
         from mmdet.structures.bbox import scale_boxes
         mapped = []
