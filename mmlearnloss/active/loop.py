@@ -6,7 +6,6 @@ import json
 import os
 import os.path as osp
 import random
-import re
 import shlex
 import sys
 from typing import Dict, List, Optional, Sequence, Union
@@ -22,12 +21,12 @@ from mmlearnloss.annotation.label_studio.oracle import build_oracle, collect_ret
 from mmlearnloss.annotation.query import apply_returned, write_query
 from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
-from mmlearnloss.utils import atomic_write_text
+from .checkpoints import StageCheckpoints
 from .predictions import predict_samples
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
 from .seeding import SampleSeededDataset, derive_seed
 from .splits import PoolSplitter
-from .state import ALState, canonical_config, config_hash
+from .state import ALState, atomic_write_text, canonical_config, config_hash
 from .strategies import build_strategy
 
 #: Config keys earlier versions left out of the state's config hash: their state files keep
@@ -170,7 +169,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.score_chunk_size = score_chunk_size
         self.label_studio = build_oracle(oracle)  # None unless dict(type='label_studio')
         self.oracle = 'label_studio' if self.label_studio is not None else oracle
-        self.keep_checkpoints = keep_checkpoints
+        self.checkpoints = StageCheckpoints(runner.work_dir, keep_checkpoints)
         self.method = method or self.strategy.name
         self.dry_run_first = dry_run
         self.awaiting_annotations = False
@@ -184,7 +183,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.init_weights_path = osp.join(runner.work_dir, 'initial_weights.pth')
         self.check_evaluation()  # before anything is written: a bad config leaves no run
         self.state = self._load_or_create_state()
-        self.resume_from = self._check_resume_from(resume_from)
+        self.resume_from = self.checkpoints.check_resume_from(resume_from, self.state,
+                                                              num_stages, resume)
         # Human labels returned in earlier stages replace the dataset's entries in every split.
         for record in self.state.stages:
             if record.get('query_dir') and record['status'] == 'selected':
@@ -288,7 +288,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                   f'=====', logger='current')
         if record['status'] == 'split_written':
             self.train_stage(stage)
-            record['checkpoint'] = self._latest_checkpoint(stage)
+            record['checkpoint'] = self.checkpoints.latest(stage)
             self._advance(record, 'trained')
         if record['status'] in ('trained', 'evaluated') and self._trained_stage != stage:
             # Resumed after training finished: the model in memory is not the trained one.
@@ -377,8 +377,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         if runner.param_schedulers is not None:
             runner.param_schedulers = runner.build_param_scheduler(runner.param_schedulers)
         runner.optim_wrapper.initialize_count_status(runner.model, 0, self._max_iters)
-        self._name_checkpoints(stage)
-        resume_from = self._latest_checkpoint(stage)
+        self.checkpoints.name(runner.hooks, stage)
+        resume_from = self.checkpoints.latest(stage)
         if self.resume_from is not None:  # --resume CHECKPOINT: once, for this stage
             resume_from, self.resume_from = self.resume_from, None
         # Hooks restore their state from a checkpoint only when the runner resumes (EMAHook's
@@ -460,7 +460,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                       f'{self._trained_batches}; the batches before it are loaded and skipped.',
                       logger='current')
         super().run_epoch()
-        self._prune_checkpoints(self.stage)
+        self.checkpoints.prune(self.stage)
 
     def run_iter(self, idx: int, data_batch) -> None:
         if idx < self._trained_batches:
@@ -672,80 +672,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         # seed for every rank alike: diff_rank_seed would have mmengine draw a random one.
         cfg['dataset'] = dict(type=SampleSeededDataset, dataset=dataset)
         return self.runner.build_dataloader(cfg, seed=self.runner.seed, diff_rank_seed=False)
-
-    # -------------------------------------------------------------------------- checkpoints
-    def _name_checkpoints(self, stage: int) -> None:
-        """Give every stage its own checkpoint names so stages never overwrite each other.
-
-        With ``keep_checkpoints`` the loop, not the hook, deletes old checkpoints: the option
-        stands in for the hook's ``max_keep_ckpts``. The hook is built again every stage, so
-        set its file names again after :meth:`_restart_hooks`.
-        """
-        for hook in self.runner.hooks:
-            if type(hook).__name__ == 'CheckpointHook':
-                hook.filename_tmpl = f'stage_{stage}_epoch_{{}}.pth'
-                if self.keep_checkpoints is not None:
-                    hook.max_keep_ckpts = -1
-
-    def _prune_checkpoints(self, stage: int) -> None:
-        """Delete the stage's checkpoints but the newest ``keep_checkpoints``."""
-        if self.keep_checkpoints is None or not is_main_process():
-            return
-        for _, path in self._stage_checkpoints(stage)[:-self.keep_checkpoints]:
-            os.remove(path)
-
-    def _stage_checkpoints(self, stage: int) -> List[tuple]:
-        """(epoch, path) of the stage's checkpoints in the work dir, oldest first."""
-        pattern = osp.join(self.runner.work_dir, f'stage_{stage}_epoch_*.pth')
-        found = []
-        for path in glob.glob(pattern):
-            match = re.search(r'_epoch_(\d+)\.pth$', path)
-            if match:
-                found.append((int(match.group(1)), path))
-        return sorted(found)
-
-    def _check_resume_from(self, path: Optional[str]) -> Optional[str]:
-        """The checkpoint ``--resume CHECKPOINT`` names, if it is one the stage in progress
-        can resume training from."""
-        if path is None:
-            return None
-        stage = self.state.stage
-        record = self.state.stages[stage] if stage < len(self.state.stages) else None
-        if not self.resume or record is None or record['status'] != 'split_written':
-            where = (f'has finished its {self.num_stages} stage(s)' if record is None else
-                     f'has trained stage {stage + 1} (status {record["status"]!r})')
-            raise ValueError(f'--resume {path}: the run in {self.runner.work_dir} is not training '
-                             f'a stage: it {where}; resume it without a checkpoint.')
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'--resume {path}: no such checkpoint file.')
-        if not re.fullmatch(rf'stage_{stage}_epoch_\d+\.pth', osp.basename(path)):
-            have = [osp.basename(p) for _, p in self._stage_checkpoints(stage)]
-            raise ValueError(f'--resume {path}: stage {stage + 1} is in progress, so training '
-                             f'resumes from one of its own checkpoints, stage_{stage}_epoch_<n>.pth '
-                             f'(here: {", ".join(have) or "none yet"}).')
-        return osp.abspath(path)
-
-    def _latest_checkpoint(self, stage: int) -> Optional[str]:
-        """The stage's newest complete checkpoint.
-
-        mmengine writes a checkpoint in place and names it in ``last_checkpoint`` once it is
-        written: a newer one of the stage is what a kill interrupted, and is deleted.
-        """
-        found = self._stage_checkpoints(stage)
-        record = osp.join(self.runner.work_dir, 'last_checkpoint')
-        last = None
-        if osp.exists(record):
-            with open(record) as f:
-                last = osp.basename(f.read().strip())
-        complete = next((epoch for epoch, path in found if osp.basename(path) == last), 0)
-        for epoch, path in found:
-            if epoch > complete:
-                print_log(f'Stage {stage + 1}: {path} was not completely written (the run '
-                          f'stopped while saving it); deleted.', logger='current', level=30)
-                if is_main_process():
-                    os.remove(path)
-        found = [(epoch, path) for epoch, path in found if epoch <= complete]
-        return found[-1][1] if found else None
 
     # ------------------------------------------------------------------------------- report
     def report(self) -> None:
