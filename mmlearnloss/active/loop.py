@@ -1,6 +1,5 @@
 """ActiveLearningLoop: stages of split -> train -> evaluate -> score -> select (paper Sec. 3)."""
 import copy
-import csv
 import glob
 import json
 import os
@@ -23,6 +22,7 @@ from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
 from .checkpoints import StageCheckpoints
 from .predictions import predict_samples
+from .report import write_report
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
 from .seeding import SampleSeededDataset, derive_seed
 from .splits import PoolSplitter
@@ -221,7 +221,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self.run_stage(self.state.stage)
             if self.awaiting_annotations:
                 return self.runner.model
-        self.report()
+        write_report(self.state.stages, self.runner.work_dir,
+                     config=osp.basename(self.runner.cfg.filename or ''),
+                     strategy=self.strategy.name, method=self.method, seed=self.seed)
         return self.runner.model
 
     def dry_run(self) -> None:
@@ -672,30 +674,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         # seed for every rank alike: diff_rank_seed would have mmengine draw a random one.
         cfg['dataset'] = dict(type=SampleSeededDataset, dataset=dataset)
         return self.runner.build_dataloader(cfg, seed=self.runner.seed, diff_rank_seed=False)
-
-    # ------------------------------------------------------------------------------- report
-    def report(self) -> None:
-        """Print the labels-vs-metrics table and save it as al_results.csv / .json."""
-        rows = [dict(stage=r['stage'] + 1, num_labeled=r['num_labeled'], **r['metrics'])
-                for r in self.state.stages]
-        if not is_main_process() or not rows:
-            return
-        keys = list(dict.fromkeys(k for row in rows for k in row))
-        lines = [' | '.join(f'{k:>12}' for k in keys)]
-        for row in rows:
-            lines.append(' | '.join(
-                f'{row.get(k, ""):>12.4f}' if isinstance(row.get(k), float) else
-                f'{row.get(k, ""):>12}' for k in keys))
-        print_log('Active learning results\n' + '\n'.join(lines), logger='current')
-        with open(osp.join(self.runner.work_dir, 'al_results.csv'), 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
-        results = dict(config=osp.basename(self.runner.cfg.filename or ''),
-                       strategy=self.strategy.name, method=self.method, seed=self.seed,
-                       stages=rows)
-        atomic_write_text(osp.join(self.runner.work_dir, 'al_results.json'),
-                          json.dumps(results, indent=2))
 
     # ------------------------------------------------------------------------------ helpers
     def _unwrapped(self):
