@@ -23,22 +23,12 @@ from mmlearnloss.registry import LOOPS
 from .checkpoints import StageCheckpoints
 from .predictions import predict_samples
 from .report import write_report
+from .run_state import load_or_create_state
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
 from .seeding import SampleSeededDataset, derive_seed
 from .splits import PoolSplitter
-from .state import ALState, atomic_write_text, canonical_config, config_hash
+from .state import atomic_write_text
 from .strategies import build_strategy
-
-#: Config keys earlier versions left out of the state's config hash: their state files keep
-#: resuming.
-LEGACY_HASH_IGNORE = ('work_dir', 'resume', 'load_from', 'launcher', 'env_cfg', 'log_level',
-                      'train_cfg.oracle.url',  # a Label Studio server restarted elsewhere
-                      'model_wrapper_cfg', 'experiment_name',
-                      'default_hooks', 'visualizer', 'log_processor')
-#: Config keys that do not change the experiment, left out of the state's config hash: where
-#: the run and its data are, how it is launched and logged, how many workers load the data.
-HASH_IGNORE = LEGACY_HASH_IGNORE + ('*.data_root', '*.num_workers', '*.persistent_workers',
-                                    '*.pin_memory', '*.prefetch_factor')
 
 
 @LOOPS.register_module()
@@ -182,7 +172,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.chunks_dir = osp.join(runner.work_dir, 'score_chunks')
         self.init_weights_path = osp.join(runner.work_dir, 'initial_weights.pth')
         self.check_evaluation()  # before anything is written: a bad config leaves no run
-        self.state = self._load_or_create_state()
+        self.state = load_or_create_state(runner.cfg.to_dict(), self.state_path, resume, self.pool,
+                                          initial_size, query_size, num_stages, seed)
+        if not resume:  # a new run: its first split, in the state before anything else
+            self._stage_record(0)
+            self._save_state()
+            barrier()
         self.resume_from = self.checkpoints.check_resume_from(resume_from, self.state,
                                                               num_stages, resume)
         # Human labels returned in earlier stages replace the dataset's entries in every split.
@@ -590,49 +585,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 os.rmdir(folder)
 
     # ------------------------------------------------------------------------------- state
-    def _load_or_create_state(self) -> ALState:
-        cfg = self.runner.cfg.to_dict()
-        for key in ('resume', 'resume_from'):
-            cfg['train_cfg'].pop(key, None)
-        canonical = canonical_config(cfg, ignore=HASH_IGNORE)
-        cfg_hash = config_hash(canonical)
-        exists = osp.exists(self.state_path)
-        barrier()  # every rank looks before rank 0 writes a new state
-        if exists and not self.resume:
-            raise FileExistsError(f'{self.state_path} exists: the work dir holds an active-'
-                                  f'learning run. Resume it (al_train.py --resume) or choose '
-                                  f'another work dir.')
-        if self.resume:
-            if not exists:
-                raise FileNotFoundError(f'Nothing to resume: {self.state_path} does not exist.')
-            state = ALState.load(
-                self.state_path, config=canonical,
-                expected_config_hash=[cfg_hash, config_hash(cfg, LEGACY_HASH_IGNORE)])
-            state.config_hash, state.config = cfg_hash, canonical  # saved from now on
-            print_log(f'Resuming active learning from {self.state_path}: stage '
-                      f'{state.stage + 1}, {len(state.labeled)} labeled.', logger='current')
-            return state
-        ids = self.pool.sample_ids()
-        if not ids:
-            raise ValueError('The training pool is empty: the train dataset config '
-                             f'{self.pool.dataset_cfg.get("type")} lists no samples.')
-        if self.initial_size > len(ids):
-            raise ValueError(f'initial_size={self.initial_size} is larger than the training '
-                             f'pool ({len(ids)} samples).')
-        needed = self.initial_size + self.query_size * (self.num_stages - 1)
-        if needed > len(ids):
-            raise ValueError(f'{self.num_stages} stages with initial_size={self.initial_size} '
-                             f'and query_size={self.query_size} need {needed} samples, but the '
-                             f'pool has {len(ids)}.')
-        initial = random.Random(f'{self.seed}-initial').sample(ids, self.initial_size)
-        state = ALState(config_hash=cfg_hash, seed=self.seed, stage=0, labeled=initial, stages=[],
-                        config=canonical)
-        self.state = state
-        self._stage_record(0)
-        self._save_state()
-        barrier()
-        return state
-
     def _initial_state_dict(self) -> dict:
         """The weights every stage starts from, saved once so a resumed run uses them too."""
         model = self._unwrapped()
