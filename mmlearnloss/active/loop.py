@@ -20,6 +20,7 @@ from mmlearnloss.annotation.label_studio.oracle import build_oracle, collect_ret
 from mmlearnloss.annotation.query import apply_returned, write_query
 from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
+from mmlearnloss.utils import atomic_write_text
 from .checkpoints import StageCheckpoints
 from .predictions import predict_samples
 from .report import write_report
@@ -27,7 +28,6 @@ from .run_state import load_or_create_state
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
 from .seeding import SampleSeededDataset, derive_seed
 from .splits import PoolSplitter
-from .state import atomic_write_text
 from .strategies import build_strategy
 
 

@@ -7,7 +7,7 @@ from typing import List
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
-from .state import atomic_write_text
+from mmlearnloss.utils import atomic_write_text
 
 
 def write_report(stages: List[dict], work_dir: str, **run) -> None:
