@@ -240,6 +240,7 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     from mmengine.registry import init_default_scope
 
+    from mmlearnloss.active.selection import select_and_score
     from mmlearnloss.active.splits import PoolSplitter
     from mmlearnloss.annotation.query import MANIFEST, write_query
     init_default_scope(cfg.get('default_scope', 'mmengine'))
@@ -267,13 +268,8 @@ def main(argv=None):
         if strategy.needs_labeled:
             _, labeled_values = score(model, cfg, labeled, labeled.sample_ids(), strategy.needs,
                                       args.batch_size)
-    selected = strategy.select(ids, args.budget, values, labeled_values, seed=args.seed)
-    scores = None
-    if isinstance(values, dict):  # several outputs: the first is the per-sample score
-        values = values[strategy.needs[0]]
-    if values is not None and values.dim() == 1:
-        position = {sample_id: i for i, sample_id in enumerate(ids)}
-        scores = [float(values[position[i]]) for i in selected]
+    selected, scores = select_and_score(strategy, ids, args.budget, values, labeled_values,
+                                        seed=args.seed)
     query = write_query(pool, selected, scores, args.out)
     if args.format == 'label-studio':
         query['instructions'] = write_label_studio(model, cfg, pool, query, scores, args)

@@ -27,6 +27,7 @@ from .report import write_report
 from .run_state import load_or_create_state
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
 from .seeding import SampleSeededDataset, derive_seed
+from .selection import select_and_score
 from .splits import PoolSplitter
 from .strategies import build_strategy
 
@@ -542,17 +543,11 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             subset, values = self.score(subset, needs, f'stage_{stage}_pool')
             if self.strategy.needs_labeled:
                 _, labeled_values = self.score(self.state.labeled, needs, f'stage_{stage}_labeled')
-        selected = None
+        selected = scores = None
         if is_main_process():
-            selected = self.strategy.select(subset, self.query_size, values, labeled_values,
-                                            seed=self.seed * 1000 + stage)
-        selected = self._broadcast(selected)
-        scores = []
-        if isinstance(values, dict):  # several outputs: the first is the per-sample score
-            values = values[needs[0]]
-        if values is not None and values.dim() == 1:
-            index = {sample_id: i for i, sample_id in enumerate(subset)}
-            scores = [float(values[index[s]]) for s in selected]
+            selected, scores = select_and_score(self.strategy, subset, self.query_size, values,
+                                                labeled_values, seed=self.seed * 1000 + stage)
+        selected, scores = self._broadcast((selected, scores or []))
         print_log(f'Stage {stage + 1}: selected {len(selected)} of {len(subset)} scored samples '
                   f'with {type(self.strategy).__name__}.', logger='current')
         return selected, scores
