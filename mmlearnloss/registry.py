@@ -24,3 +24,6 @@ TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope='mmlearnlos
 #: architecture by its class or named by ``LearningLoss(per_sample=...)``.
 PER_SAMPLE = Registry('per-sample loss', scope='mmlearnloss',
                       locations=['mmlearnloss.models.per_sample'])
+#: Who labels the selected samples (``train_cfg.oracle``): the dataset itself, annotators given
+#: query folders, a Label Studio project (``mmlearnloss.annotation.oracles``).
+ORACLES = Registry('oracle', scope='mmlearnloss', locations=['mmlearnloss.annotation.oracles'])

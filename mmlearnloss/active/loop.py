@@ -7,6 +7,7 @@ import os.path as osp
 import random
 import shlex
 import sys
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -16,8 +17,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
 
-from mmlearnloss.annotation.label_studio.oracle import build_oracle, collect_returned, instructions
-from mmlearnloss.annotation.query import apply_returned, write_query
+from mmlearnloss.annotation.oracles import Query, build_oracle
+from mmlearnloss.annotation.query import apply_returned
 from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
 from mmlearnloss.utils import atomic_write_text
@@ -73,7 +74,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             ``WORK_DIR/score_chunks/`` as soon as they are scored, so a run killed while
             scoring a large pool scores only the rest on ``--resume``; a stage's chunks are
             deleted once its selection is in the state. Default 1000; None saves none.
-        oracle (str): Who labels the selection. ``'simulated'`` (default, as the paper): the
+        oracle (str | dict): Who labels the selection: the name or config of an oracle
+            registered in ``mmlearnloss.registry.ORACLES``
+            (:mod:`mmlearnloss.annotation.oracles`). ``'simulated'`` (default, as the paper): the
             dataset's own annotations. ``'manual'``: after each selection the run writes the
             query for annotators (``WORK_DIR/queries/stage_<k>/``: the samples in the dataset's
             format, ``query.csv``, ``README.txt``) and stops; ``--resume`` checks the returned
@@ -81,7 +84,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             ``dict(type='label_studio', url=..., project=...)``: the same, with the query sent
             to a Label Studio project as tasks pre-annotated by the model, and the annotations
             fetched from it on ``--resume``
-            (:class:`~mmlearnloss.annotation.label_studio.oracle.LabelStudioOracle`).
+            (:class:`~mmlearnloss.annotation.oracles.LabelStudioProjectOracle`).
         keep_checkpoints (int, optional): Checkpoints kept of the stage in progress, the
             newest (default 1: what ``--resume`` needs); every finished stage keeps its final
             checkpoint (what fine-tuning and the records need) and nothing else. The loop
@@ -158,8 +161,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.score_amp = bool(score_amp)
         self.score_pin_memory = score_pin_memory
         self.score_chunk_size = score_chunk_size
-        self.label_studio = build_oracle(oracle)  # None unless dict(type='label_studio')
-        self.oracle = 'label_studio' if self.label_studio is not None else oracle
+        self.oracle = build_oracle(oracle)
         self.checkpoints = StageCheckpoints(runner.work_dir, keep_checkpoints)
         self.method = method or self.strategy.name
         self.dry_run_first = dry_run
@@ -278,12 +280,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                     os.remove(path)
 
     def run_stage(self, stage: int) -> None:
-        """Train, evaluate and (but for the last stage) select. Resumes a half-done stage."""
+        """Train, evaluate and (but for the last stage) select and label. Resumes a half-done
+        stage."""
         self.stage = stage
         record = self._stage_record(stage)
-        labeled = self.state.labeled
-        print_log(f'===== Stage {stage + 1}/{self.num_stages}: {len(labeled)} labeled samples '
-                  f'=====', logger='current')
+        print_log(f'===== Stage {stage + 1}/{self.num_stages}: {len(self.state.labeled)} labeled '
+                  f'samples =====', logger='current')
         if record['status'] == 'split_written':
             self.train_stage(stage)
             record['checkpoint'] = self.checkpoints.latest(stage)
@@ -298,23 +300,15 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self._advance(record, 'evaluated')
         if record['status'] == 'evaluated':
             if stage + 1 < self.num_stages:
-                selected, scores = self.select(stage)
-                record['selected'], record['scores'] = selected, scores
-                if self.oracle != 'simulated':
-                    self.ask_annotators(stage, record)
-                    self._drop_score_chunks(stage)
-                    return
-                self.state.labeled = labeled + selected
-            record['status'] = 'selected'
-        if record['status'] == 'queried':
-            if is_main_process():  # fetched from Label Studio / converted from its export
-                collect_returned(self.pool, record['query_dir'], self.label_studio)
-            barrier()
-            apply_returned(self.pool, record['query_dir'])  # lists what is wrong, if anything
-            print_log(f'Stage {stage + 1}: the {len(record["selected"])} returned annotations '
-                      f'in {record["query_dir"]} are complete; continuing.', logger='current')
-            self.state.labeled = labeled + record['selected']
-            record['status'] = 'selected'
+                record['selected'], record['scores'] = self.select(stage)
+                self.label(stage, record)
+            else:
+                record['status'] = 'selected'  # the last stage selects nothing
+        elif record['status'] == 'queried':  # resumed: the annotators had the query
+            self.label(stage, record)
+        if self.awaiting_annotations:
+            self._drop_score_chunks(stage)
+            return
         if record['status'] == 'selected':
             self.state.stage = stage + 1
             if self.state.stage < self.num_stages:
@@ -322,29 +316,33 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self._save_state()
             self._drop_score_chunks(stage)
 
-    def ask_annotators(self, stage: int, record: dict) -> None:
-        """Write the query for the annotators, save the state as 'queried' and stop the run."""
-        query_dir = osp.join(self.runner.work_dir, 'queries', f'stage_{stage}')
+    def label(self, stage: int, record: dict) -> None:
+        """Have the oracle label the stage's selection, or, resumed while the annotators had
+        it, collect and check their labels; then the labeled set grows by it. A query the
+        oracle leaves pending is saved as 'queried' and stops the run."""
         # The command that started this run, plus --resume: the same config options are needed
         # for the config hash to match.
-        argv = ['python', *_without_resume(sys.argv), '--resume']
-        command = shlex.join(argv)
-        if is_main_process():
-            query = write_query(self.pool, record['selected'], record['scores'], query_dir,
-                                labeled=self.state.labeled, resume_command=command)
-            message = query['instructions']
-            if self.label_studio is not None:  # tasks pre-annotated with the model's predictions
-                predictions = predict_samples(self.runner.model, self.runner.cfg.val_dataloader,
-                                              self.pool, query['ids'], self.splits_dir,
-                                              f'stage_{stage}_query')
-                url = self.label_studio.ask(self.pool, query, record['scores'], predictions,
-                                            stage, model_version=f'stage_{stage}')
-                message = instructions(url, query_dir, command)
-            print_log(f'Stage {stage + 1}: waiting for annotations of {len(query["ids"])} '
-                      f'samples.\n{message}', logger='current')
-        record['query_dir'] = query_dir
-        self._advance(record, 'queried')
-        self.awaiting_annotations = True
+        resume_command = shlex.join(['python', *_without_resume(sys.argv), '--resume'])
+        query = Query(
+            stage=stage, ids=record['selected'], scores=record['scores'], pool=self.pool,
+            labeled=self.state.labeled,
+            query_dir=record.get('query_dir') or osp.join(self.runner.work_dir, 'queries',
+                                                          f'stage_{stage}'),
+            resume_command=resume_command,
+            predict=partial(predict_samples, self.runner.model, self.runner.cfg.val_dataloader,
+                            self.pool, out_dir=self.splits_dir, name=f'stage_{stage}_query'))
+        if record['status'] == 'queried':
+            self.oracle.collect(query)
+            apply_returned(self.pool, record['query_dir'])  # lists what is wrong, if anything
+            print_log(f'Stage {stage + 1}: the {len(record["selected"])} returned annotations '
+                      f'in {record["query_dir"]} are complete; continuing.', logger='current')
+        elif not self.oracle.ask(query):
+            record['query_dir'] = query.query_dir
+            self._advance(record, 'queried')
+            self.awaiting_annotations = True
+            return
+        self.state.labeled = self.state.labeled + record['selected']
+        record['status'] = 'selected'
 
     def train_stage(self, stage: int) -> None:
         """Fresh hooks, optimizer and schedule, (re-)initialised weights, ``max_epochs`` epochs:
