@@ -23,6 +23,8 @@ from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
 from mmlearnloss.utils import atomic_write_text
 from .checkpoints import StageCheckpoints
+from .fresh_start import (fresh_optimizer, initial_weights, module_modes, restart_hooks,
+                          restore_module_modes)
 from .predictions import predict_samples
 from .report import write_report
 from .run_state import load_or_create_state
@@ -199,8 +201,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     # ----------------------------------------------------------------------------- stages
     def run(self) -> torch.nn.Module:
         fresh = not self.resume
-        self._initial_weights = self._initial_state_dict()
-        self._initial_modes = [self._modes(m) for m in self._unwrapped().modules()]
+        self._initial_weights = initial_weights(self._unwrapped(), self.init_weights_path)
+        self._initial_modes = module_modes(self._unwrapped())
         # A new run only: a resumed one passed it when it started (the config hash is the
         # same), and its stage resumes mid-way from a checkpoint.
         if self.dry_run_first and fresh:
@@ -356,7 +358,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self._max_iters = self.stage_epochs * len(self.dataloader)
         self._epoch = self._iter = 0
         self.stop_training = False
-        self._restore_model_modes()
+        restore_module_modes(self._initial_modes)
         if self.reinit or stage == 0:
             self._unwrapped().load_state_dict(self._initial_weights)
             print_log(f'Stage {stage + 1}: training from the initial weights.', logger='current')
@@ -365,14 +367,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             runner.load_checkpoint(previous)
             print_log(f'Stage {stage + 1}: fine-tuning stage {stage}\'s model ({previous}).',
                       logger='current')
-        self._restart_hooks()
-        runner.optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
-        # mmengine scales the lr of a fresh optimizer, before schedulers store it as initial lr.
-        runner.param_schedulers = copy.deepcopy(runner.cfg.get('param_scheduler'))
-        runner.scale_lr(runner.optim_wrapper, runner.auto_scale_lr)
-        if runner.param_schedulers is not None:
-            runner.param_schedulers = runner.build_param_scheduler(runner.param_schedulers)
-        runner.optim_wrapper.initialize_count_status(runner.model, 0, self._max_iters)
+        restart_hooks(runner, self._run_info_keys)
+        fresh_optimizer(runner, self._max_iters)
         self.checkpoints.name(runner.hooks, stage)
         resume_from = self.checkpoints.latest(stage)
         if self.resume_from is not None:  # --resume CHECKPOINT: once, for this stage
@@ -393,45 +389,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         runner.call_hook('after_train')
         runner._resume = False
         self._trained_stage = stage
-
-    def _restart_hooks(self) -> None:
-        """Build the config's hooks again and call their ``before_run``, as a new run would.
-
-        Hooks keep state for one run: EMAHook its averaged model and step count,
-        PipelineSwitchHook and YOLOXModeSwitchHook that they switched, CheckpointHook the
-        best score (in the message hub, with the checkpoints it kept). A hook registered by
-        code rather than the config cannot be built again and keeps its state.
-        """
-        runner = self.runner
-        previous = list(runner.hooks)
-        runner.hooks.clear()
-        runner.register_hooks(copy.deepcopy(runner.cfg.get('default_hooks')),
-                              copy.deepcopy(runner.cfg.get('custom_hooks')))
-        built = {type(hook) for hook in runner.hooks}
-        for hook in previous:
-            if type(hook) not in built:
-                runner.register_hook(hook)
-        for key in list(runner.message_hub.runtime_info):
-            if key not in self._run_info_keys:
-                runner.message_hub.pop_info(key)
-        runner.call_hook('before_run')
-
-    def _restore_model_modes(self) -> None:
-        """Give every submodule back its public plain attributes (flags, numbers, names) and its
-        submodules as at the start: mode-switch hooks set them (YOLOX's ``bbox_head.use_l1``,
-        SwitchRecipeHook's ``head.loss_module``) and loading weights does not undo them."""
-        for module, attributes, children in self._initial_modes:
-            for name, value in {**attributes, **children}.items():
-                setattr(module, name, value)
-
-    @staticmethod
-    def _modes(module: torch.nn.Module) -> tuple:
-        """(module, its public plain attributes, its submodules), for _restore_model_modes."""
-        plain = (bool, int, float, str, tuple, type(None))
-        attributes = {name: value for name, value in vars(module).items()
-                      if not name.startswith('_') and name != 'training'
-                      and isinstance(value, plain)}
-        return module, attributes, dict(module.named_children())
 
     def run_epoch(self) -> None:
         """One epoch whose random draws are set where they are made, from (seed, stage, epoch)
@@ -578,20 +535,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 os.rmdir(folder)
 
     # ------------------------------------------------------------------------------- state
-    def _initial_state_dict(self) -> dict:
-        """The weights every stage starts from, saved once so a resumed run uses them too."""
-        model = self._unwrapped()
-        if osp.exists(self.init_weights_path):
-            weights = torch.load(self.init_weights_path, map_location='cpu', weights_only=True)
-            model.load_state_dict(weights)
-        else:
-            weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            if is_main_process():
-                tmp = self.init_weights_path + '.tmp'
-                torch.save(weights, tmp)
-                os.replace(tmp, self.init_weights_path)
-        return weights
-
     def _stage_record(self, stage: int) -> dict:
         """The state's record of ``stage``, created (and its split written) on first use."""
         while len(self.state.stages) <= stage:
