@@ -1,5 +1,4 @@
 """ActiveLearningLoop: stages of split -> train -> evaluate -> score -> select (paper Sec. 3)."""
-import copy
 import glob
 import json
 import os
@@ -19,16 +18,16 @@ from mmengine.runner.utils import set_random_seed
 
 from mmlearnloss.annotation.oracles import Query, build_oracle
 from mmlearnloss.annotation.query import apply_returned
-from mmlearnloss.models.per_sample import replay_rng
 from mmlearnloss.registry import LOOPS
 from mmlearnloss.utils import atomic_write_text
 from .checkpoints import StageCheckpoints
+from .dry_run import dry_run_one_batch
 from .fresh_start import (fresh_optimizer, initial_weights, module_modes, restart_hooks,
                           restore_module_modes)
 from .predictions import predict_samples
 from .report import write_report
 from .run_state import load_or_create_state
-from .scoring import plain_cfg, pool_loader_cfg, score_pool, scoring_autocast, sync_buffers
+from .scoring import plain_cfg, pool_loader_cfg, score_pool, sync_buffers
 from .seeding import SampleSeededDataset, derive_seed
 from .selection import select_and_score
 from .splits import PoolSplitter
@@ -97,10 +96,11 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             strategy's short name (``'learning_loss'``). Variants of one strategy (another loss,
             another schedule) set their own, e.g. ``'learning_loss_all_pairs'``; the plot tools
             draw one line per method.
-        dry_run (bool): Before the first stage of a new run, run a training step, a validation prediction
-            and the strategy's scoring on one batch each (:meth:`dry_run`; the model and the
-            random streams are left as they were), so a config that cannot work fails in a
-            minute and leaves no run behind. Default True.
+        dry_run (bool): Before the first stage of a new run, run a training step, a validation
+            prediction and the strategy's scoring on one batch each
+            (:func:`~mmlearnloss.active.dry_run.dry_run_one_batch`; the model and the random
+            streams are left as they were), so a config that cannot work fails in a minute and
+            leaves no run behind. Default True.
         resume (bool): Continue from ``al_state.json`` in the work dir (``al_train.py
             --resume`` sets it). Without it an existing state file is an error, so a run is
             never overwritten by accident.
@@ -200,17 +200,18 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     # ----------------------------------------------------------------------------- stages
     def run(self) -> torch.nn.Module:
-        fresh = not self.resume
+        """Run the stages from the state's, until the last is done or a query awaits its
+        annotations; then write the report."""
         self._initial_weights = initial_weights(self._unwrapped(), self.init_weights_path)
         self._initial_modes = module_modes(self._unwrapped())
         # A new run only: a resumed one passed it when it started (the config hash is the
         # same), and its stage resumes mid-way from a checkpoint.
-        if self.dry_run_first and fresh:
+        if self.dry_run_first and not self.resume:
             try:
-                self.dry_run()
+                dry_run_one_batch(self.runner, partial(self._labeled_dataloader, 0), self.strategy,
+                                  self.seed, self.score_amp)
             except Exception:
-                if fresh:  # the config cannot work: leave no run to resume
-                    self._discard_new_run()
+                self._discard_new_run()  # the config cannot work: leave no run to resume
                 raise
         print_log(f'Active learning: {self.num_stages} stages, {self.initial_size} initial '
                   f'labels, K={self.query_size}, M={self.subset_size or "whole pool"}, strategy '
@@ -225,52 +226,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                      config=osp.basename(self.runner.cfg.filename or ''),
                      strategy=self.strategy.name, method=self.method, seed=self.seed)
         return self.runner.model
-
-    def dry_run(self) -> None:
-        """Before the first stage, what every stage will do, once: a training step on one
-        labeled batch, a validation prediction (with target losses where configured) and the
-        strategy's scoring on one validation batch. A config that cannot work fails here, in a
-        minute, not after a stage of training. The model's weights and buffers and the random
-        streams are as before; the optimizer is a throwaway one."""
-        runner, model = self.runner, self._unwrapped()
-        weights = copy.deepcopy(model.state_dict())
-        was_training = model.training
-        device = next(model.parameters()).device
-        with replay_rng(self.seed, device):  # every random stream as it was afterwards
-            try:
-                part = 'the training step on one labeled batch'
-                optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))
-                model.train()
-                # Throwaway loaders: an abandoned iterator leaves state in some batch samplers
-                # (mmdet's AspectRatioBatchSampler keeps its half-filled buckets).
-                batch = next(iter(self._labeled_dataloader(self.state.stage)))
-                runner.model.train_step(batch, optim_wrapper=optim_wrapper)
-                optim_wrapper.zero_grad()
-                if runner.val_loop is not None:
-                    part = 'the validation prediction' + (
-                        ' with target losses' if getattr(model, 'val_target_loss', False) else '')
-                    batch = next(iter(runner.build_dataloader(
-                        copy.deepcopy(runner.cfg.val_dataloader))))
-                    model.eval()
-                    with torch.no_grad():
-                        runner.model.val_step(batch)
-                    needs = self.strategy.needs
-                    if needs is not None:
-                        part = f'scoring for {type(self.strategy).__name__} ({needs})'
-                        with torch.no_grad(), scoring_autocast(model, self.score_amp):
-                            model.score_step(batch, needs=(needs, ) if isinstance(needs, str)
-                                             else tuple(needs))
-            except Exception as error:
-                raise RuntimeError(
-                    f'Dry run before the first stage: {part} failed ({type(error).__name__}: '
-                    f'{error}). Nothing was trained; fix the config and run again '
-                    f'(train_cfg.dry_run=False skips this check).') from error
-            finally:
-                model.load_state_dict(weights)
-                model.train(was_training)
-        print_log('Dry run before the first stage: a training step, a validation prediction'
-                  f'{" and scoring" if self.strategy.needs is not None else ""} work.',
-                  logger='current')
 
     def _discard_new_run(self) -> None:
         """Remove what a new run wrote before its dry run failed (state, first split, initial
