@@ -1,6 +1,5 @@
 """ActiveLearningLoop: stages of split -> train -> evaluate -> score -> select (paper Sec. 3)."""
 import glob
-import json
 import os
 import os.path as osp
 import random
@@ -19,13 +18,12 @@ from mmengine.runner.utils import set_random_seed
 from mmlearnloss.annotation.oracles import Query, build_oracle
 from mmlearnloss.annotation.query import apply_returned
 from mmlearnloss.registry import LOOPS
-from mmlearnloss.utils import atomic_write_text
 from .checkpoints import StageCheckpoints
 from .dry_run import dry_run_one_batch
 from .fresh_start import (fresh_optimizer, initial_weights, module_modes, restart_hooks,
                           restore_module_modes)
 from .predictions import predict_samples
-from .report import write_report
+from .report import save_val_losses, write_report
 from .run_state import load_or_create_state
 from .scoring import plain_cfg, pool_loader_cfg, score_pool, sync_buffers
 from .seeding import SampleSeededDataset, derive_seed
@@ -198,7 +196,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         #: Message hub entries from before the run; hooks add theirs per stage.
         self._run_info_keys = set(runner.message_hub.runtime_info)
 
-    # ----------------------------------------------------------------------------- stages
     def run(self) -> torch.nn.Module:
         """Run the stages from the state's, until the last is done or a query awaits its
         annotations; then write the report."""
@@ -227,15 +224,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                      strategy=self.strategy.name, method=self.method, seed=self.seed)
         return self.runner.model
 
-    def _discard_new_run(self) -> None:
-        """Remove what a new run wrote before its dry run failed (state, first split, initial
-        weights), so the same command works once the config is fixed."""
-        if is_main_process():
-            for path in [self.state_path, self.init_weights_path,
-                         *glob.glob(osp.join(self.splits_dir, 'stage_0_labeled*'))]:
-                if osp.exists(path):
-                    os.remove(path)
-
     def run_stage(self, stage: int) -> None:
         """Train, evaluate and (but for the last stage) select and label. Resumes a half-done
         stage."""
@@ -253,7 +241,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self._trained_stage = stage
         if record['status'] == 'trained':
             record['metrics'] = self.evaluate()
-            self._save_val_losses(stage)
+            save_val_losses(self.runner.val_loop, self.runner.work_dir, stage)
             self._advance(record, 'evaluated')
         if record['status'] == 'evaluated':
             if stage + 1 < self.num_stages:
@@ -272,34 +260,6 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 self._stage_record(self.state.stage)  # writes the next split
             self._save_state()
             self._drop_score_chunks(stage)
-
-    def label(self, stage: int, record: dict) -> None:
-        """Have the oracle label the stage's selection, or, resumed while the annotators had
-        it, collect and check their labels; then the labeled set grows by it. A query the
-        oracle leaves pending is saved as 'queried' and stops the run."""
-        # The command that started this run, plus --resume: the same config options are needed
-        # for the config hash to match.
-        resume_command = shlex.join(['python', *_without_resume(sys.argv), '--resume'])
-        query = Query(
-            stage=stage, ids=record['selected'], scores=record['scores'], pool=self.pool,
-            labeled=self.state.labeled,
-            query_dir=record.get('query_dir') or osp.join(self.runner.work_dir, 'queries',
-                                                          f'stage_{stage}'),
-            resume_command=resume_command,
-            predict=partial(predict_samples, self.runner.model, self.runner.cfg.val_dataloader,
-                            self.pool, out_dir=self.splits_dir, name=f'stage_{stage}_query'))
-        if record['status'] == 'queried':
-            self.oracle.collect(query)
-            apply_returned(self.pool, record['query_dir'])  # lists what is wrong, if anything
-            print_log(f'Stage {stage + 1}: the {len(record["selected"])} returned annotations '
-                      f'in {record["query_dir"]} are complete; continuing.', logger='current')
-        elif not self.oracle.ask(query):
-            record['query_dir'] = query.query_dir
-            self._advance(record, 'queried')
-            self.awaiting_annotations = True
-            return
-        self.state.labeled = self.state.labeled + record['selected']
-        record['status'] = 'selected'
 
     def train_stage(self, stage: int) -> None:
         """Fresh hooks, optimizer and schedule, (re-)initialised weights, ``max_epochs`` epochs:
@@ -371,40 +331,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.checkpoints.prune(self.stage)
 
     def run_iter(self, idx: int, data_batch) -> None:
+        """Train on a batch with the model's draws reseeded; skip one trained before a
+        restart."""
         if idx < self._trained_batches:
             return  # loaded (the batch sampler's state goes on) but trained before the restart
         set_random_seed(derive_seed('iter', self._epoch_seed, idx))
         super().run_iter(idx, data_batch)
-
-    def check_evaluation(self) -> None:
-        """Before any training: tell the model in which frame the validation pipeline delivers
-        the ground truth, and fail now, not after a stage, if the ranking metric is configured
-        but the validation samples carry no ground truth for target losses."""
-        val_loop = self.runner.val_loop
-        model = self._unwrapped()
-        if val_loop is None or not hasattr(model, 'read_eval_pipeline'):
-            return
-        dataset = val_loop.dataloader.dataset
-        while not hasattr(dataset, 'pipeline') and hasattr(dataset, 'dataset'):
-            dataset = dataset.dataset  # RepeatDataset, ClassBalancedDataset
-        transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
-        model.read_eval_pipeline(transforms)
-        metrics = getattr(val_loop.evaluator, 'metrics', [])
-        if not any(type(metric).__name__ == 'LossRankingMetric' for metric in metrics):
-            return
-        if not model.val_target_loss:
-            raise ValueError('val_evaluator has LossRankingMetric, but the model computes no '
-                             'validation target losses (LearningLoss(val_target_loss=False)): '
-                             'remove the metric or set val_target_loss=True.')
-        sample = val_loop.dataloader.dataset[0]
-        if not model.adapter.has_targets([sample['data_samples']]):
-            names = [type(t).__name__ for t in transforms]
-            raise ValueError(
-                f'val_evaluator has LossRankingMetric, which compares predicted with real '
-                f'losses, but the validation samples carry no ground truth for the '
-                f'{type(model.architecture).__name__} loss (val pipeline: {names}). Load the '
-                f'annotations in val_dataloader.dataset.pipeline (mmdet: LoadAnnotations; '
-                f'mmpose: GenerateTarget), or remove LossRankingMetric from val_evaluator.')
 
     def validate(self) -> dict:
         """Run the val loop; its metrics are logged as computed.
@@ -420,22 +352,15 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         return self.runner.val_loop.run()
 
     def evaluate(self) -> Dict[str, float]:
+        """The stage's validation metrics (none without a val loop), the model's buffers
+        synchronised over the processes first."""
         sync_buffers(self.runner.model)
         metrics = self.validate() if self.runner.val_loop is not None else {}
         return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
 
-    def _save_val_losses(self, stage: int) -> None:
-        """Keep the validation set's predicted and real losses of the stage (for plots)."""
-        evaluator = getattr(self.runner.val_loop, 'evaluator', None)
-        for metric in getattr(evaluator, 'metrics', []):
-            losses = getattr(metric, 'last_losses', None)
-            if losses is not None and is_main_process():
-                os.makedirs(osp.join(self.runner.work_dir, 'val_losses'), exist_ok=True)
-                atomic_write_text(osp.join(self.runner.work_dir, 'val_losses',
-                                           f'stage_{stage}.json'), json.dumps(losses))
-
     def select(self, stage: int):
-        """Score a random subset of the unlabeled pool and return the K chosen ids."""
+        """Score a random subset of the unlabeled pool; returns the K chosen ids, most
+        informative first, and their scores (empty if the strategy has none)."""
         labeled = set(self.state.labeled)
         unlabeled = [i for i in self.pool.sample_ids() if i not in labeled]
         if self.query_size > len(unlabeled):
@@ -480,16 +405,61 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         return score_pool(self.runner.model, loader, ordered, needs, amp=self.score_amp,
                           **chunks)
 
-    def _drop_score_chunks(self, stage: int) -> None:
-        """Delete the values saved while scoring for ``stage`` (:func:`score_pool`): its
-        selection is in the state now, so no resume needs them."""
-        if is_main_process():
-            for folder in glob.glob(osp.join(self.chunks_dir, f'stage_{stage}_*')):
-                for path in glob.glob(osp.join(folder, '*')):
-                    os.remove(path)
-                os.rmdir(folder)
+    def label(self, stage: int, record: dict) -> None:
+        """Have the oracle label the stage's selection, or, resumed while the annotators had
+        it, collect and check their labels; then the labeled set grows by it. A query the
+        oracle leaves pending is saved as 'queried' and stops the run."""
+        query = Query(
+            stage=stage, ids=record['selected'], scores=record['scores'], pool=self.pool,
+            labeled=self.state.labeled,
+            query_dir=record.get('query_dir') or osp.join(self.runner.work_dir, 'queries',
+                                                          f'stage_{stage}'),
+            resume_command=resume_command(sys.argv),
+            predict=partial(predict_samples, self.runner.model, self.runner.cfg.val_dataloader,
+                            self.pool, out_dir=self.splits_dir, name=f'stage_{stage}_query'))
+        if record['status'] == 'queried':
+            self.oracle.collect(query)
+            apply_returned(self.pool, record['query_dir'])  # lists what is wrong, if anything
+            print_log(f'Stage {stage + 1}: the {len(record["selected"])} returned annotations '
+                      f'in {record["query_dir"]} are complete; continuing.', logger='current')
+        elif not self.oracle.ask(query):
+            record['query_dir'] = query.query_dir
+            self._advance(record, 'queried')
+            self.awaiting_annotations = True
+            return
+        self.state.labeled = self.state.labeled + record['selected']
+        record['status'] = 'selected'
 
-    # ------------------------------------------------------------------------------- state
+    def check_evaluation(self) -> None:
+        """Before any training: tell the model in which frame the validation pipeline delivers
+        the ground truth, and fail now, not after a stage, if the ranking metric is configured
+        but the validation samples carry no ground truth for target losses."""
+        val_loop = self.runner.val_loop
+        model = self._unwrapped()
+        if val_loop is None or not hasattr(model, 'read_eval_pipeline'):
+            return
+        dataset = val_loop.dataloader.dataset
+        while not hasattr(dataset, 'pipeline') and hasattr(dataset, 'dataset'):
+            dataset = dataset.dataset  # RepeatDataset, ClassBalancedDataset
+        transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
+        model.read_eval_pipeline(transforms)
+        metrics = getattr(val_loop.evaluator, 'metrics', [])
+        if not any(type(metric).__name__ == 'LossRankingMetric' for metric in metrics):
+            return
+        if not model.val_target_loss:
+            raise ValueError('val_evaluator has LossRankingMetric, but the model computes no '
+                             'validation target losses (LearningLoss(val_target_loss=False)): '
+                             'remove the metric or set val_target_loss=True.')
+        sample = val_loop.dataloader.dataset[0]
+        if not model.adapter.has_targets([sample['data_samples']]):
+            names = [type(t).__name__ for t in transforms]
+            raise ValueError(
+                f'val_evaluator has LossRankingMetric, which compares predicted with real '
+                f'losses, but the validation samples carry no ground truth for the '
+                f'{type(model.architecture).__name__} loss (val pipeline: {names}). Load the '
+                f'annotations in val_dataloader.dataset.pipeline (mmdet: LoadAnnotations; '
+                f'mmpose: GenerateTarget), or remove LossRankingMetric from val_evaluator.')
+
     def _stage_record(self, stage: int) -> dict:
         """The state's record of ``stage``, created (and its split written) on first use."""
         while len(self.state.stages) <= stage:
@@ -510,6 +480,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             self.state.save(self.state_path)
 
     def _labeled_dataloader(self, stage: int):
+        """A loader of the labeled set, written as the stage's split."""
         cfg = plain_cfg(self.dataloader_cfg)
         dataset, _ = self.pool.write(self.state.labeled, self.splits_dir,
                                      f'stage_{stage}_labeled')
@@ -518,7 +489,24 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         cfg['dataset'] = dict(type=SampleSeededDataset, dataset=dataset)
         return self.runner.build_dataloader(cfg, seed=self.runner.seed, diff_rank_seed=False)
 
-    # ------------------------------------------------------------------------------ helpers
+    def _discard_new_run(self) -> None:
+        """Remove what a new run wrote before its dry run failed (state, first split, initial
+        weights), so the same command works once the config is fixed."""
+        if is_main_process():
+            for path in [self.state_path, self.init_weights_path,
+                         *glob.glob(osp.join(self.splits_dir, 'stage_0_labeled*'))]:
+                if osp.exists(path):
+                    os.remove(path)
+
+    def _drop_score_chunks(self, stage: int) -> None:
+        """Delete the values saved while scoring for ``stage`` (:func:`score_pool`): its
+        selection is in the state now, so no resume needs them."""
+        if is_main_process():
+            for folder in glob.glob(osp.join(self.chunks_dir, f'stage_{stage}_*')):
+                for path in glob.glob(osp.join(folder, '*')):
+                    os.remove(path)
+                os.rmdir(folder)
+
     def _unwrapped(self):
         model = self.runner.model
         return model.module if is_model_wrapper(model) else model
@@ -530,8 +518,10 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         return holder[0]
 
 
-def _without_resume(argv: List[str]) -> List[str]:
-    """``argv`` without ``--resume`` (and the checkpoint it names, if any)."""
+def resume_command(argv: List[str]) -> str:
+    """The command that started this run (``argv``) with ``--resume`` and without the
+    checkpoint an earlier ``--resume`` named: the same config options are needed for the config
+    hash to match."""
     out, skip = [], False
     for i, arg in enumerate(argv):
         if skip:
@@ -540,4 +530,4 @@ def _without_resume(argv: List[str]) -> List[str]:
             skip = i + 1 < len(argv) and argv[i + 1].endswith('.pth')
         elif not arg.startswith('--resume='):
             out.append(arg)
-    return out
+    return shlex.join(['python', *out, '--resume'])

@@ -1,6 +1,8 @@
-"""The results of an active-learning run: labels vs. metrics, per stage, as a table and files."""
+"""The records of an active-learning run: labels vs. metrics per stage (a table and files), and
+each stage's validation losses."""
 import csv
 import json
+import os
 import os.path as osp
 from typing import List
 
@@ -37,3 +39,14 @@ def write_report(stages: List[dict], work_dir: str, **run) -> None:
     atomic_write_text(osp.join(work_dir, 'al_results.json'),
                       json.dumps(dict(**run, stages=rows), indent=2))
 
+
+def save_val_losses(val_loop, work_dir: str, stage: int) -> None:
+    """Keep the validation set's predicted and real losses of the stage (for plots), as its
+    ranking metric last computed them: ``WORK_DIR/val_losses/stage_<k>.json``."""
+    evaluator = getattr(val_loop, 'evaluator', None)
+    for metric in getattr(evaluator, 'metrics', []):
+        losses = getattr(metric, 'last_losses', None)
+        if losses is not None and is_main_process():
+            os.makedirs(osp.join(work_dir, 'val_losses'), exist_ok=True)
+            atomic_write_text(osp.join(work_dir, 'val_losses', f'stage_{stage}.json'),
+                              json.dumps(losses))
