@@ -159,8 +159,9 @@ class TwoStageDetectorAdapter(DetectorAdapter):
 @PER_SAMPLE.register_module()
 class TopdownPoseEstimatorAdapter(ReplayAdapter):
     """mmpose ``TopdownPoseEstimator``: targets need keypoint labels; entropy of heatmaps or
-    SimCC distributions. Heads of :data:`~.one_pass.POSE_HEADS` give their per-sample losses
-    from the batch pass (:func:`~.one_pass.pose_loss_terms`), other heads by the replay."""
+    SimCC distributions. Heads of :data:`~.one_pass.mmpose.POSE_HEADS` give their per-sample
+    losses from the batch pass (:func:`~.one_pass.mmpose.pose_loss_terms`), other heads by the
+    replay."""
 
     architectures = ('TopdownPoseEstimator', )
 

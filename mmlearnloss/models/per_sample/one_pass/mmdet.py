@@ -1,50 +1,25 @@
-"""Per-sample losses read from the batch loss itself, where the framework's computation already
-holds each sample's terms: no replay per sample."""
+"""mmdet's one passes: each image's terms of the SSD, anchor-head (RetinaNet, RPN), Faster R-CNN,
+ATSS, GFL, RTMDet, TOOD, FCOS and YOLOX losses, from the batch pass."""
 import inspect
-import warnings
 from contextlib import contextmanager, nullcontext
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
-from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from .batches import batch_sizes, slice_batch
-from .recorders import methods_replaced
-from .adapter import describe
-
-
-def uses_cls_head_loss(model: nn.Module) -> bool:
-    """Whether ``model.loss`` is ImageClassifier's and its head's loss is ClsHead's, with a loss
-    module that takes ``reduction_override``: then one pass gives exact per-sample losses."""
-    head = getattr(model, 'head', None)
-    bases = {klass.__name__: klass for klass in type(model).__mro__ + type(head).__mro__}
-    if 'ImageClassifier' not in bases or 'ClsHead' not in bases:
-        return False
-    loss_module = getattr(head, 'loss_module', None)
-    return (type(model).loss is bases['ImageClassifier'].loss
-            and type(head).loss is bases['ClsHead'].loss
-            and type(head)._get_loss is bases['ClsHead']._get_loss
-            and loss_module is not None
-            and 'reduction_override' in inspect.signature(loss_module.forward).parameters)
-
-
-def _is_framework_method(obj, base_name: str, *names: str) -> bool:
-    """Whether ``obj``'s class derives from the class ``base_name`` and takes each method of
-    ``names`` from it unchanged (a subclass that overrides one computes something else)."""
-    base = next((k for k in type(obj).__mro__ if k.__name__ == base_name), None)
-    return base is not None and all(
-        getattr(type(obj), name, None) is getattr(base, name, None) for name in names)
+from ..adapter import describe
+from ..recorders import methods_replaced
+from .framework import is_framework_method
 
 
 def computes_ssd_loss(model: nn.Module) -> bool:
     """Whether ``model``'s loss is exactly mmdet's SSD loss: ``SingleStageDetector.loss`` on an
     ``SSDHead`` whose loss, targets and per-image terms are the framework's."""
     head = getattr(model, 'bbox_head', None)
-    return (head is not None and _is_framework_method(model, 'SingleStageDetector', 'loss')
-            and _is_framework_method(head, 'BaseDenseHead', 'loss')
-            and _is_framework_method(head, 'SSDHead', 'loss_by_feat', 'loss_by_feat_single')
-            and _is_framework_method(head, 'AnchorHead', 'get_targets', '_get_targets_single'))
+    return (head is not None and is_framework_method(model, 'SingleStageDetector', 'loss')
+            and is_framework_method(head, 'BaseDenseHead', 'loss')
+            and is_framework_method(head, 'SSDHead', 'loss_by_feat', 'loss_by_feat_single')
+            and is_framework_method(head, 'AnchorHead', 'get_targets', '_get_targets_single'))
 
 
 @contextmanager
@@ -100,80 +75,6 @@ def ssd_image_terms(model: nn.Module) -> Iterator[Callable[[int], Tensor]]:
         yield per_image
 
 
-#: mmpose heads whose ``loss`` is the head's forward plus ``loss_module`` on batch-first tensors
-#: (once, or once per stage for CPMHead), nothing else entering the loss.
-POSE_HEADS = ('HeatmapHead', 'CPMHead', 'SimCCHead', 'RTMCCHead', 'RegressionHead', 'RLEHead')
-
-
-def computes_pose_head_loss(model: nn.Module) -> bool:
-    """Whether ``model``'s loss is mmpose's ``TopdownPoseEstimator.loss`` on a head of
-    :data:`POSE_HEADS` that takes its ``loss`` from it unchanged."""
-    head = getattr(model, 'head', None)
-    return (head is not None and getattr(head, 'loss_module', None) is not None
-            and _is_framework_method(model, 'TopdownPoseEstimator', 'loss')
-            and any(_is_framework_method(head, name, 'loss') for name in POSE_HEADS))
-
-
-@contextmanager
-def pose_loss_terms(model: nn.Module) -> Iterator[Callable[[int], Optional[Tensor]]]:
-    """Record the calls of an mmpose head's ``loss_module`` around ``model.loss``.
-
-    The head's forward runs once for the batch; its loss module is then run on each sample's
-    slice of what it was given (predictions, targets, keypoint weights), which is the sample's
-    loss computed alone, without running the head again: vectorised over the samples
-    (:func:`each_sample`), a few operations for the whole batch.
-    Yields a function of the batch size returning [B], or None if a call was given anything
-    not batch-first.
-    """
-    loss_module = model.head.loss_module
-    modules = list(loss_module) if isinstance(loss_module, nn.ModuleList) else [loss_module]
-    calls = []
-
-    def recording(forward):
-        def record(*args, **kwargs):
-            calls.append((forward, args, kwargs))
-            return forward(*args, **kwargs)
-        return record
-
-    def per_sample(num: int) -> Optional[Tensor]:
-        if not calls or any(set(batch_sizes((args, kwargs))) != {num}
-                            for _, args, kwargs in calls):
-            return None
-        with torch.no_grad():
-            return sum(each_sample(forward, args, kwargs, num) for forward, args, kwargs in calls)
-
-    with methods_replaced('forward', {module: recording(module.forward) for module in modules}):
-        yield per_sample
-
-
-def each_sample(loss_fn: Callable, args: tuple, kwargs: dict, num: int) -> Tensor:
-    """[B] values of ``loss_fn`` on each sample's slice (batch dim kept) of its batch-first
-    tensor arguments: one vectorised call for the whole batch (``torch.func.vmap``), or the
-    slices one by one where vmap cannot run the loss (Python control flow on tensor values)."""
-    leaves, spec = tree_flatten((args, kwargs))
-    where = [k for k, leaf in enumerate(leaves) if isinstance(leaf, Tensor)]
-
-    def alone(*sample: Tensor) -> Tensor:
-        filled = list(leaves)
-        for k, tensor in zip(where, sample):
-            filled[k] = tensor
-        sample_args, sample_kwargs = tree_unflatten(filled, spec)
-        return loss_fn(*sample_args, **sample_kwargs).reshape(())
-
-    try:
-        # Each vmapped call sees [1, ...]: the sample's slice with its batch dim. An operation
-        # vmap has no batching rule for (kl_div: SimCC's loss) it runs sample by sample, with
-        # the same values; its warning about that says nothing a user can act on.
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='There is a performance drop because we '
-                                    'have not yet implemented the batching rule')
-            return torch.func.vmap(alone)(*(leaves[k].unsqueeze(1) for k in where))
-    except RuntimeError:
-        return torch.stack([
-            loss_fn(*slice_batch(args, i), **slice_batch(kwargs, i)).reshape(())
-            for i in range(num)])
-
-
 #: mmdet loss modules whose 'mean' with an ``avg_factor`` is the sum of what they return with
 #: ``reduction_override='none'`` (weights and ``loss_weight`` applied) over ``avg_factor + eps``,
 #: and whose 'sum' is their sum.
@@ -185,16 +86,16 @@ EPS = torch.finfo(torch.float32).eps
 
 
 def _sums(loss_module) -> bool:
-    return any(_is_framework_method(loss_module, name, 'forward') for name in SUMMING_LOSSES)
+    return any(is_framework_method(loss_module, name, 'forward') for name in SUMMING_LOSSES)
 
 
 def computes_anchor_head_loss(head: nn.Module) -> bool:
     """Whether ``head``'s loss is mmdet's ``AnchorHead`` loss (RetinaNet, RPN), per level, with
     targets per image and loss modules of :data:`SUMMING_LOSSES`."""
-    return (_is_framework_method(head, 'BaseDenseHead', 'loss')
-            and (_is_framework_method(head, 'AnchorHead', 'loss_by_feat')
-                 or _is_framework_method(head, 'RPNHead', 'loss_by_feat'))
-            and _is_framework_method(head, 'AnchorHead', 'loss_by_feat_single', 'get_targets',
+    return (is_framework_method(head, 'BaseDenseHead', 'loss')
+            and (is_framework_method(head, 'AnchorHead', 'loss_by_feat')
+                 or is_framework_method(head, 'RPNHead', 'loss_by_feat'))
+            and is_framework_method(head, 'AnchorHead', 'loss_by_feat_single', 'get_targets',
                                      '_get_targets_single')
             and _sums(getattr(head, 'loss_cls', None)) and _sums(getattr(head, 'loss_bbox', None)))
 
@@ -205,11 +106,11 @@ def computes_faster_rcnn_loss(model: nn.Module) -> bool:
     roi_head = getattr(model, 'roi_head', None)
     bbox_head = getattr(roi_head, 'bbox_head', None)
     return (getattr(model, 'rpn_head', None) is not None and bbox_head is not None
-            and _is_framework_method(model, 'TwoStageDetector', 'loss')
+            and is_framework_method(model, 'TwoStageDetector', 'loss')
             and computes_anchor_head_loss(model.rpn_head)
-            and _is_framework_method(roi_head, 'StandardRoIHead', 'loss', 'bbox_loss')
+            and is_framework_method(roi_head, 'StandardRoIHead', 'loss', 'bbox_loss')
             and not roi_head.with_mask
-            and _is_framework_method(bbox_head, 'BBoxHead', 'loss', 'loss_and_target')
+            and is_framework_method(bbox_head, 'BBoxHead', 'loss', 'loss_and_target')
             and _sums(bbox_head.loss_cls) and _sums(bbox_head.loss_bbox))
 
 
@@ -379,8 +280,8 @@ def _computes_dense_loss(head: nn.Module, base: str, methods: tuple, losses) -> 
     """Whether ``head`` takes ``BaseDenseHead.loss`` and ``methods`` from the mmdet class
     ``base`` unchanged, and its loss modules ``losses`` (attribute names) are of
     :data:`SUMMING_LOSSES`."""
-    return (_is_framework_method(head, 'BaseDenseHead', 'loss')
-            and _is_framework_method(head, base, *methods)
+    return (is_framework_method(head, 'BaseDenseHead', 'loss')
+            and is_framework_method(head, base, *methods)
             and all(_sums(getattr(head, attr, None)) for attr in losses))
 
 
