@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from mmlearnloss.models import LossPredictionLoss, ranking_loss
+from mmlearnloss.models import LossPredictionLoss
+from mmlearnloss.models.losses import finite_pairs
 
 
 def test_ranking_loss_matches_hand_computation_with_margin_cases():
@@ -13,32 +14,32 @@ def test_ranking_loss_matches_hand_computation_with_margin_cases():
     # pair 1: sign=-1, diff=-0.5 -> max(0, -0.5 + 1) = 0.5     (right order, inside the margin)
     # pair 2: sign=+1, diff=0.1  -> max(0, -0.1 + 1) = 0.9
     expected = (0.0 + 0.5 + 0.9) / 3
-    assert ranking_loss(pred, target, margin=1.0).item() == pytest.approx(expected)
+    assert LossPredictionLoss(margin=1.0)(pred, target).item() == pytest.approx(expected)
 
 
 def test_ranking_loss_penalises_wrong_order_by_more_than_the_margin():
     pred = torch.tensor([0.0, 2.0])
     target = torch.tensor([5.0, 1.0])  # sample 0 has the larger loss, prediction says otherwise
-    assert ranking_loss(pred, target, margin=1.0).item() == pytest.approx(3.0)
+    assert LossPredictionLoss(margin=1.0)(pred, target).item() == pytest.approx(3.0)
 
 
 def test_equal_targets_count_as_sign_minus_one():
     pred = torch.tensor([0.0, 0.0])
     target = torch.tensor([1.0, 1.0])
     # sign = -1 when l_i == l_j: max(0, (0 - 0) + 1) = 1
-    assert ranking_loss(pred, target).item() == pytest.approx(1.0)
+    assert LossPredictionLoss()(pred, target).item() == pytest.approx(1.0)
 
 
 def test_odd_batch_drops_the_last_sample():
     pred = torch.tensor([1.0, 0.0, 100.0])
     target = torch.tensor([0.0, 1.0, -100.0])
     # only pair (0, 1): sign = -1, diff = 1 -> 2
-    assert ranking_loss(pred, target).item() == pytest.approx(2.0)
+    assert LossPredictionLoss()(pred, target).item() == pytest.approx(2.0)
 
 
 def test_single_sample_gives_zero_loss_with_a_graph():
     pred = torch.tensor([0.3], requires_grad=True)
-    loss = ranking_loss(pred, torch.tensor([1.0]))
+    loss = LossPredictionLoss()(pred, torch.tensor([1.0]))
     loss.backward()
     assert loss.item() == 0.0 and pred.grad is not None
 
@@ -69,7 +70,7 @@ def test_nan_targets_are_left_out_and_counted():
     # diff=-2 -> 0
     loss_fn = LossPredictionLoss()
     assert loss_fn(pred, target).item() == pytest.approx(0.0)
-    assert LossPredictionLoss.count_invalid(target) == 2
+    assert loss_fn.measure(pred, target)[2] == 2
     assert torch.isfinite(loss_fn(pred, target))
 
 
@@ -86,7 +87,7 @@ def test_all_pairs_use_every_pair_with_different_targets():
     # pairs (0,1), (0,2); (1,2) has equal targets and is skipped.
     # (0,1): sign=+1, diff=-2.0 -> max(0, 2.0 + 1) = 3
     # (0,2): sign=+1, diff=0.5  -> max(0, -0.5 + 1) = 0.5
-    loss = ranking_loss(pred, target, margin=1.0, pairs='all')
+    loss = LossPredictionLoss(margin=1.0, pairs='all')(pred, target)
     assert loss.item() == pytest.approx((3.0 + 0.5) / 2)
     loss.backward()
     assert pred.grad.tolist() == pytest.approx([-1.0, 0.5, 0.5])
@@ -96,8 +97,8 @@ def test_halves_is_the_default_and_uses_b_over_2_pairs():
     pred = torch.tensor([0.0, 2.0, -0.5])
     target = torch.tensor([3.0, 1.0, 1.0])
     # only pair (0,1): 3
-    assert ranking_loss(pred, target).item() == pytest.approx(3.0)
     assert LossPredictionLoss()(pred, target).item() == pytest.approx(3.0)
+    assert LossPredictionLoss(pairs='halves')(pred, target).item() == pytest.approx(3.0)
     assert LossPredictionLoss(pairs='all')(pred, target).item() == pytest.approx(1.75)
 
 
@@ -106,7 +107,7 @@ def test_all_pairs_on_four_samples_average_six_pairs():
     target = torch.tensor([4.0, 3.0, 2.0, 1.0])  # every i < j has target_i > target_j: sign=+1
     # max(0, -(p_i - p_j) + 1) for (0,1) (0,2) (0,3) (1,2) (1,3) (2,3)
     terms = [2.0, 4.0, 1.5, 3.0, 0.5, 0.0]
-    assert ranking_loss(pred, target, pairs='all').item() == pytest.approx(sum(terms) / 6)
+    assert LossPredictionLoss(pairs='all')(pred, target).item() == pytest.approx(sum(terms) / 6)
     # right order only for (1,3) and (2,3)
     assert LossPredictionLoss(pairs='all').accuracy(pred, target).item() == pytest.approx(2 / 6)
 
@@ -139,7 +140,7 @@ def test_unknown_pairs_fail_clearly():
     with pytest.raises(ValueError, match=r"pairs must be one of \('halves', 'all'\), got 'random'"):
         LossPredictionLoss(pairs='random')
     with pytest.raises(ValueError, match='pairs must be one of'):
-        ranking_loss(torch.zeros(2), torch.zeros(2), pairs='every')
+        finite_pairs(torch.zeros(2), torch.zeros(2), pairs='every')
 
 
 def test_unknown_mode_and_shape_mismatch_fail_clearly():
@@ -152,10 +153,10 @@ def test_unknown_mode_and_shape_mismatch_fail_clearly():
 @pytest.mark.parametrize('pairs', ['halves', 'all'])
 @pytest.mark.parametrize('mode', ['ranking', 'mse'])
 def test_the_loss_and_accuracy_on_a_batch_with_nan_targets_leave_out_their_pairs(pairs, mode):
-    # The module computes them without boolean indexing. The reference: with 'halves', the
-    # paper's pairs whose targets are both finite (the batch of their first ends, then their
-    # second ends); with 'all' (pairs of finite samples) and 'mse', the finite samples.
-    from mmlearnloss.models.losses import pair_accuracy
+    # The module computes them without boolean indexing. The reference: the same module on the
+    # batch left after indexing, with 'halves' the paper's pairs whose targets are both finite
+    # (the batch of their first ends, then their second ends); with 'all' (pairs of finite
+    # samples) and 'mse', the finite samples.
     criterion = LossPredictionLoss(margin=0.5, mode=mode, pairs=pairs)
     gen = torch.Generator().manual_seed(0)
     for n in (0, 1, 2, 5, 8, 9):
@@ -174,7 +175,7 @@ def test_the_loss_and_accuracy_on_a_batch_with_nan_targets_leave_out_their_pairs
             else:
                 ends = torch.arange(n)[keep]
             if mode == 'ranking':
-                expected = ranking_loss(pred[ends], target[ends], 0.5, pairs)
+                expected = criterion(pred[ends], target[ends])
             else:
                 expected = (torch.nn.functional.mse_loss(pred[keep], target[keep])
                             if keep.any() else pred.sum() * 0.)
@@ -186,9 +187,9 @@ def test_the_loss_and_accuracy_on_a_batch_with_nan_targets_leave_out_their_pairs
                                                     materialize_grads=True)
             torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(criterion.accuracy(pred, target),
-                                       pair_accuracy(pred[ends].detach(), target[ends], pairs),
+                                       criterion.accuracy(pred[ends], target[ends]),
                                        equal_nan=True)
-            assert criterion.count_invalid(target) == int((~keep).sum())
+            assert criterion.measure(pred, target)[2] == int((~keep).sum())
 
 
 def test_the_loss_accuracy_and_count_need_no_host_sync():
@@ -208,6 +209,6 @@ def test_the_loss_accuracy_and_count_need_no_host_sync():
         with Syncs() as mode:
             criterion(pred, target).backward()
             criterion.accuracy(pred, target)
-            criterion.count_invalid(target)
+            criterion.measure(pred, target)
         assert not [name for name in mode.names
                     if name.startswith(('_local_scalar_dense', 'nonzero', 'item'))]

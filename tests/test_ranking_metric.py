@@ -63,3 +63,18 @@ def test_the_metric_reports_the_same_rank_acc():
     out = metric.compute_metrics(metric.results)
     assert out['rank_acc'] == pytest.approx(by_pairs(pred, target))
     assert out['rank_acc'] == pytest.approx(5 / 6)
+
+
+@pytest.mark.parametrize('ties', ['none', 'pred', 'target', 'both'])
+def test_is_the_training_steps_all_pairs_accuracy_counted_without_a_pair_matrix(ties):
+    # The same definition as LossPredictionLoss(pairs='all'), which forms the batch's pairs on
+    # the device; ranking_accuracy counts them on the host for a whole validation set.
+    from mmlearnloss.models import LossPredictionLoss
+    gen = torch.Generator().manual_seed(1)
+    pred, target = torch.randn(40, generator=gen), torch.randn(40, generator=gen)
+    if ties in ('pred', 'both'):
+        pred = torch.randint(0, 3, (40, ), generator=gen).float()
+    if ties in ('target', 'both'):
+        target = torch.randint(0, 3, (40, ), generator=gen).float()
+    assert ranking_accuracy(pred, target) == pytest.approx(
+        LossPredictionLoss(pairs='all').accuracy(pred, target).item(), rel=1e-6)

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from mmlearnloss.registry import MODELS
 
-#: Which pairs of a batch the ranking loss compares (see :func:`make_pairs`).
+#: Which pairs of a batch the ranking loss compares (see :func:`finite_pairs`).
 PAIRS = ('halves', 'all')
 
 
@@ -20,71 +20,19 @@ def check_pairs(pairs: str) -> None:
                          f"pair of the batch")
 
 
-def make_pairs(target_loss: Tensor, pairs: str = 'halves') -> Tuple[Tensor, Tensor]:
-    """Indices ``(i, j)`` of the sample pairs the ranking loss compares.
-
-    ``'halves'`` (paper): the first half of the batch against the second half, B // 2 pairs; with
-    an odd batch the last sample is left out. Pairs with equal targets are kept, with sign -1,
-    as Eq. 2 has it.
-    ``'all'``: every pair i < j of the batch, B (B - 1) / 2 pairs, except those with equal
-    targets: with all pairs a tie would always push the earlier sample's prediction below the
-    later one's, a bias by batch position that carries no information.
-    """
-    check_pairs(pairs)
-    n = target_loss.shape[0]
-    if pairs == 'halves':
-        half = torch.arange(n // 2, device=target_loss.device)
-        return half, half + n // 2
-    i, j = torch.triu_indices(n, n, offset=1, device=target_loss.device)
-    keep = target_loss[i] != target_loss[j]
-    return i[keep], j[keep]
-
-
-def ranking_loss(pred_loss: Tensor,
-                 target_loss: Tensor,
-                 margin: float = 1.0,
-                 pairs: str = 'halves') -> Tensor:
-    """Pairwise margin ranking loss of the paper (Eq. 2), averaged over the pairs.
-
-    ``pairs`` picks which pairs (see :func:`make_pairs`); ``'halves'`` is the paper's B // 2.
-    ``target_loss`` is detached: it is the ground truth, not a gradient path.
-    Returns a zero that keeps the graph when there is no pair.
-    """
-    target_loss = target_loss.detach()
-    i, j = make_pairs(target_loss, pairs)
-    if i.numel() == 0:
-        return pred_loss.sum() * 0.
-    sign = torch.where(target_loss[i] > target_loss[j], 1.0, -1.0).to(pred_loss.dtype)
-    return F.relu(-sign * (pred_loss[i] - pred_loss[j]) + margin).mean()
-
-
-def pair_accuracy(pred_loss: Tensor, target_loss: Tensor, pairs: str = 'halves') -> Tensor:
-    """Fraction of the loss's pairs (same ``pairs``) whose order the prediction gets right.
-
-    With ``'halves'`` a pair is right when ``pred_i > pred_j`` exactly when
-    ``target_i > target_j`` (Eq. 2's sign); with ``'all'`` (no target ties) a tie in the
-    prediction counts half, as in :func:`mmlearnloss.evaluation.ranking_accuracy`.
-    NaN when there is no pair.
-    """
-    i, j = make_pairs(target_loss, pairs)
-    if i.numel() == 0:
-        return pred_loss.new_tensor(float('nan'))
-    pred_i, pred_j, target_i, target_j = pred_loss[i], pred_loss[j], target_loss[i], target_loss[j]
-    if pairs == 'halves':
-        return ((pred_i > pred_j) == (target_i > target_j)).float().mean()
-    agree = (torch.sign(pred_i - pred_j) == torch.sign(target_i - target_j)).float()
-    return (agree + 0.5 * (pred_i == pred_j).float()).mean()
-
-
 def finite_pairs(pred_loss: Tensor, target_loss: Tensor,
                  pairs: str = 'halves') -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The pairs of :func:`make_pairs`, without host-device synchronisation: their predictions
-    (i's and j's, two [P]), their targets ``[2, P]`` (row 0: i, row 1: j), whether each pair
-    counts (both targets finite; with ``'all'`` also different) and whether each sample's
-    target is finite.
+    """The sample pairs the ranking loss compares, without host-device synchronisation: their
+    predictions (i's and j's, two [P]), their targets ``[2, P]`` (row 0: i, row 1: j), whether
+    each pair counts, and whether each sample's target is finite.
 
-    With ``'halves'`` the pairs are the paper's, the first half against the second: slices, no
-    indexing. A non-finite target leaves its pair out; the other pairs stay as they are.
+    ``'halves'`` (paper): the first half of the batch against the second half, B // 2 pairs
+    (slices, no indexing); with an odd batch the last sample is left out. Pairs with equal
+    targets count, with sign -1, as Eq. 2 has it.
+    ``'all'``: every pair i < j of the batch, B (B - 1) / 2 pairs, of which those with equal
+    targets do not count: with all pairs a tie would always push the earlier sample's prediction
+    below the later one's, a bias by batch position that carries no information.
+    A pair with a non-finite target does not count either; the other pairs stay as they are.
     """
     check_pairs(pairs)
     n = target_loss.shape[0]
@@ -182,20 +130,19 @@ class LossPredictionLoss(nn.Module):
     def forward(self, pred_loss: Tensor, target_loss: Tensor) -> Tensor:
         """Return ``loss_weight`` times the loss for predictions and targets of shape [B].
 
-        Pairs with a non-finite target are left out (see :func:`finite_pairs` and
-        :meth:`count_invalid`); so are such samples in ``'mse'``.
+        Pairs with a non-finite target are left out (see :func:`finite_pairs`; :meth:`measure`
+        counts such targets); so are such samples in ``'mse'``.
         """
         return self.measure(pred_loss, target_loss)[0]
 
     def measure(self, pred_loss: Tensor, target_loss: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """``(loss, accuracy, invalid)`` of one batch from one set of pairs: the loss as
-        :meth:`forward`, the ranking accuracy as :meth:`accuracy` and the number of
-        non-finite targets as :meth:`count_invalid`, all tensors computed without host syncs
-        (the training step logs the last two)."""
+        :meth:`forward`, the ranking accuracy as :meth:`accuracy` and the number of samples
+        left out because their target is NaN or infinite, all tensors computed without host
+        syncs (the training step logs the last two)."""
         if pred_loss.shape != target_loss.shape:
             raise ValueError(f'pred_loss and target_loss must have the same shape, got '
                              f'{tuple(pred_loss.shape)} and {tuple(target_loss.shape)}')
-        # ranking_loss / F.mse_loss / pair_accuracy on the finite targets, without host syncs.
         target_loss = target_loss.detach()
         preds, targets, valid, finite = finite_pairs(pred_loss, target_loss, self.pairs)
         invalid = target_loss.shape[0] - finite.sum(dtype=pred_loss.dtype)
@@ -221,13 +168,9 @@ class LossPredictionLoss(nn.Module):
             loss = loss * self.loss_weight
         return loss, accuracy, invalid
 
-    @staticmethod
-    def count_invalid(target_loss: Tensor) -> Tensor:
-        """Number of samples the loss leaves out because their target is NaN or infinite (a
-        tensor: logging it needs no host sync in the step)."""
-        return (~torch.isfinite(target_loss)).sum()
-
     def accuracy(self, pred_loss: Tensor, target_loss: Tensor) -> Tensor:
-        """Ranking accuracy over the same pairs the loss uses (finite targets only); NaN when
-        there is no pair. :func:`pair_accuracy` on the finite targets, without host syncs."""
+        """Fraction of the loss's pairs (finite targets only) whose order the prediction gets
+        right; NaN when there is no pair. With ``'halves'`` a pair is right when ``pred_i >
+        pred_j`` exactly when ``target_i > target_j`` (Eq. 2's sign); with ``'all'`` a tie in the
+        prediction counts half, as in :func:`mmlearnloss.evaluation.ranking_accuracy`."""
         return self.measure(pred_loss.detach(), target_loss)[1]
