@@ -17,6 +17,7 @@ from mmengine.runner.utils import set_random_seed
 
 from mmlearnloss.annotation.oracles import Query, build_oracle
 from mmlearnloss.annotation.query import apply_returned
+from mmlearnloss.engine import pipeline_transforms
 from mmlearnloss.registry import LOOPS
 from .checkpoints import StageCheckpoints
 from .dry_run import dry_run_one_batch
@@ -438,10 +439,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         model = self._unwrapped()
         if val_loop is None or not hasattr(model, 'read_eval_pipeline'):
             return
-        dataset = val_loop.dataloader.dataset
-        while not hasattr(dataset, 'pipeline') and hasattr(dataset, 'dataset'):
-            dataset = dataset.dataset  # RepeatDataset, ClassBalancedDataset
-        transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
+        transforms = pipeline_transforms(val_loop.dataloader.dataset)
         model.read_eval_pipeline(transforms)
         metrics = getattr(val_loop.evaluator, 'metrics', [])
         if not any(type(metric).__name__ == 'LossRankingMetric' for metric in metrics):
