@@ -1,5 +1,8 @@
-"""Each sample's real loss, the loss prediction module's target: the replay engine, the one-pass
-paths, the family adapters and the entropy strategy's uncertainties."""
+"""Each sample's real loss, the loss prediction module's target: the adapter interface
+(:mod:`.adapter`), the replay engine (:mod:`.replay`), what a replay must not change
+(:mod:`.isolation`), the recorders of features and head outputs (:mod:`.recorders`), the one-pass
+paths per framework (:mod:`.one_pass`), the family adapters (:mod:`.families`) and the entropy
+strategy's uncertainties (:mod:`.entropy`)."""
 from .adapter import PerSampleAdapter
 from .families import get_adapter
 from .isolation import replay_rng

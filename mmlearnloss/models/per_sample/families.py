@@ -3,15 +3,9 @@ evaluation ground truth, the one-pass path where there is one, and the entropy s
 uncertainty."""
 from torch import nn
 
-from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy, roi_entropy
-from .one_pass import (computes_anchor_head_loss, computes_faster_rcnn_loss, computes_fcos_loss,
-                       computes_pose_head_loss, computes_ssd_loss, computes_yolox_loss,
-                       dense_head_terms, faster_rcnn_terms, fcos_head_terms, pose_loss_terms,
-                       quality_head_normalisers, quality_head_terms, ssd_image_terms,
-                       uses_cls_head_loss, yolox_head_terms)
 from mmlearnloss.registry import PER_SAMPLE
-from .isolation import replay_rng
-from .recorders import head_outputs_as
+from .entropy import classifier_entropy, dense_softmax_entropy, keypoint_entropy, roi_entropy
+from .one_pass import ONE_PASS
 from .replay import ReplayAdapter
 
 
@@ -22,27 +16,15 @@ class ImageClassifierAdapter(ReplayAdapter):
     the replay otherwise."""
 
     architectures = ('ImageClassifier', )
+    one_passes = ONE_PASS['ImageClassifier']
 
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(
             'gt_label' in s or 'gt_score' in s for s in data_samples)
 
-    def path(self, model):
-        if uses_cls_head_loss(model):
-            return 'one pass: the head loss with reduction none'
-        return super().path(model)
-
-    def replay(self, model, inputs, data_samples, feats, head_outputs=None):
-        if uses_cls_head_loss(model):
-            # seeded as a replay: a head's dropout (MobileNetV3) leaves training's stream alone
-            with head_outputs_as(head_outputs or {}, feats), replay_rng(self.seed, inputs.device):
-                losses = model.head.loss(feats, data_samples, reduction_override='none')
-            if losses['loss'].shape == (len(data_samples), ):
-                return losses['loss']
-        return super().replay(model, inputs, data_samples, feats, head_outputs)
-
     def uncertainty(self, model, inputs, data_samples):
         return classifier_entropy(model, inputs)
+
 
 @PER_SAMPLE.register_module()
 class DetectorAdapter(ReplayAdapter):
@@ -113,23 +95,10 @@ class DetectorAdapter(ReplayAdapter):
 class SingleStageDetectorAdapter(DetectorAdapter):
     """mmdet single-stage detectors; entropy for softmax heads (SSD). The per-sample losses of
     SSD, the anchor-head family (RetinaNet), ATSS, GFL, RTMDet, TOOD, FCOS and YOLOX come from
-    the batch loss (:func:`ssd_image_terms`, :func:`dense_head_terms`, :func:`quality_head_terms`,
-    :func:`fcos_head_terms`, :func:`yolox_head_terms`), other heads' from the replay."""
+    the batch loss (:mod:`.one_pass.mmdet`), other heads' from the replay."""
 
     architectures = ('SingleStageDetector', )
-
-    def one_pass(self, model):
-        if computes_ssd_loss(model):
-            return ssd_image_terms
-        if computes_anchor_head_loss(model.bbox_head):
-            return dense_head_terms
-        if quality_head_normalisers(model.bbox_head):
-            return quality_head_terms
-        if computes_fcos_loss(model.bbox_head):
-            return fcos_head_terms
-        if computes_yolox_loss(model.bbox_head):
-            return yolox_head_terms
-        return None
+    one_passes = ONE_PASS['SingleStageDetector']
 
     def prepare(self, model):
         super().prepare(model)
@@ -142,19 +111,19 @@ class SingleStageDetectorAdapter(DetectorAdapter):
     def uncertainty(self, model, inputs, data_samples):
         return dense_softmax_entropy(model, inputs, self.num_detections)
 
+
 @PER_SAMPLE.register_module()
 class TwoStageDetectorAdapter(DetectorAdapter):
     """mmdet two-stage detectors; entropy of the RoI head's class posteriors over the top RPN
     proposals of each image. Faster R-CNN's per-sample losses come from the batch loss
-    (:func:`faster_rcnn_terms`), other two-stage detectors' from the replay."""
+    (:func:`~.one_pass.mmdet.faster_rcnn_terms`), other two-stage detectors' from the replay."""
 
     architectures = ('TwoStageDetector', )
-
-    def one_pass(self, model):
-        return faster_rcnn_terms if computes_faster_rcnn_loss(model) else None
+    one_passes = ONE_PASS['TwoStageDetector']
 
     def uncertainty(self, model, inputs, data_samples):
         return roi_entropy(model, inputs, data_samples, self.num_detections)
+
 
 @PER_SAMPLE.register_module()
 class TopdownPoseEstimatorAdapter(ReplayAdapter):
@@ -164,9 +133,7 @@ class TopdownPoseEstimatorAdapter(ReplayAdapter):
     replay."""
 
     architectures = ('TopdownPoseEstimator', )
-
-    def one_pass(self, model):
-        return pose_loss_terms if computes_pose_head_loss(model) else None
+    one_passes = ONE_PASS['TopdownPoseEstimator']
 
     def has_targets(self, data_samples):
         return super().has_targets(data_samples) and all(

@@ -34,6 +34,7 @@ from .batches import batch_sizes, slice_batch
 from .isolation import (batch_norms_frozen, buffers_restored, counters, counters_restored,
                         heads_reading_training, process_local, replay_rng, sample_copy,
                         training_mode_without_noise)
+from .one_pass import OnePass
 from .recorders import (batch_independent, extract_feat_as, head_outputs_as, kept_features,
                         kept_head_outputs)
 
@@ -59,6 +60,10 @@ class ReplayAdapter(PerSampleAdapter):
     ``self.extract_feat(inputs)`` once and computes the rest from its output. Costs one pass of
     everything after ``extract_feat`` per sample, without gradients.
     """
+
+    #: The family's one-pass paths (an entry of :data:`~.one_pass.ONE_PASS`), tried in order;
+    #: none: the replay.
+    one_passes: Tuple[OnePass, ...] = ()
 
     #: Seed of every replay's random generators: a replay is a function of its sample alone.
     seed = 0
@@ -124,28 +129,41 @@ class ReplayAdapter(PerSampleAdapter):
             targets = self.replay(model, inputs, data_samples, calls[0], outputs)
         return losses, targets
 
+    def one_pass_for(self, model: nn.Module) -> Optional[OnePass]:
+        """The first of :attr:`one_passes` whose check ``model`` passes, or None."""
+        return next((found for found in self.one_passes if found.check(model)), None)
+
     def one_pass(self, model: nn.Module) -> Optional[Callable]:
         """For families whose batch loss already holds each sample's terms: a context manager
         factory that, around ``model.loss``, records them and yields a function of the batch
         size returning the per-sample losses [B], equal to the replay's (or None where what it
         recorded cannot be read per sample: the replay then runs). None: replay."""
-        return None
+        found = self.one_pass_for(model)
+        return found.recorder if found else None
 
     def path(self, model: nn.Module) -> str:
         """Which computation gives ``model``'s per-sample losses, for the build log."""
-        if self.one_pass(model):
-            return 'one pass: read from the batch loss'
+        found = self.one_pass_for(model)
+        if found:
+            return found.path
         return 'replay: the loss after extract_feat, once per sample'
 
     def replay(self, model: nn.Module, inputs, data_samples, feats,
                head_outputs: Optional[dict] = None) -> Tensor:
         """Each sample's total loss computed alone from its slice of ``feats``: by the
-        family's :meth:`one_pass` where it has one, else by :meth:`replay_each`.
+        family's one pass where it has one (:meth:`one_pass_for`), else by :meth:`replay_each`.
 
         ``head_outputs`` (from :func:`kept_head_outputs`): heads' outputs on ``feats``, which
         the replays slice instead of running those heads again; in training mode only those of
         :func:`batch_independent` heads.
         """
+        found = self.one_pass_for(model)
+        if found and found.on_kept_features:
+            # seeded as a replay: a head's dropout (MobileNetV3) leaves training's stream alone
+            with head_outputs_as(head_outputs or {}, feats), replay_rng(self.seed, inputs.device):
+                targets = found.on_kept_features(model, feats, data_samples)
+            if targets is not None:
+                return targets
         num = len(data_samples)
         wrong = sorted(set(batch_sizes(feats)) - {num})
         if wrong:

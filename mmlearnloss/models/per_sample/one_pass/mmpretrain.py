@@ -1,7 +1,8 @@
 """mmpretrain's one pass: the classifier head's loss with ``reduction_override='none'``."""
 import inspect
+from typing import Optional
 
-from torch import nn
+from torch import Tensor, nn
 
 
 def uses_cls_head_loss(model: nn.Module) -> bool:
@@ -17,3 +18,17 @@ def uses_cls_head_loss(model: nn.Module) -> bool:
             and type(head)._get_loss is bases['ClsHead']._get_loss
             and loss_module is not None
             and 'reduction_override' in inspect.signature(loss_module.forward).parameters)
+
+
+def cls_head_losses(model: nn.Module, feats, data_samples) -> Optional[Tensor]:
+    """Each sample's loss [B] from one call of a ``ClsHead``'s loss on the batch's features with
+    ``reduction_override='none'``: exactly the replay, batch augments' soft ``gt_score``
+    included. None where the loss module reduces anyway.
+
+    Run on the kept features rather than read from the batch loss: in training, the batch's
+    head output carries its dropout (MobileNetV3's head), a target the seeded replay's.
+    """
+    losses = model.head.loss(feats, data_samples, reduction_override='none')
+    if losses['loss'].shape == (len(data_samples), ):
+        return losses['loss']
+    return None
