@@ -29,6 +29,7 @@ def build(config, scope):
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
     model.init_weights()
+    model.eval_gt_frame = 'input'  # the batches below draw their boxes on the input
     return model
 
 
