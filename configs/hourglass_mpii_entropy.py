@@ -1,4 +1,5 @@
-# Baseline: entropy selection. The loss prediction module is kept (the entropy strategy scores through
+# Baseline: entropy selection. The loss prediction module is kept (the entropy strategy scores
+# through
 # the same wrapper) but with loss_weight=0 it sends no gradient: the network trains as without it.
 _base_ = './hourglass_mpii_learnloss.py'
 model = dict(loss=dict(loss_weight=0.0))

@@ -1,4 +1,5 @@
-# Baseline: coreset selection. The loss prediction module is kept (the coreset strategy scores through
+# Baseline: coreset selection. The loss prediction module is kept (the coreset strategy scores
+# through
 # the same wrapper) but with loss_weight=0 it sends no gradient: the network trains as without it.
 _base_ = './resnet18_cifar10_learnloss.py'
 model = dict(loss=dict(loss_weight=0.0))

@@ -7,6 +7,6 @@ from .models import LearningLoss, LossPredictionHead, LossPredictionLoss
 from .version import __version__
 
 __all__ = [
-    '__version__', 'ActiveLearningLoop', 'build_strategy', 'LearningLoss', 'LossPredictionHead', 'LossPredictionLoss',
-    'StopLossGradHook', 'LossRankingMetric'
+    '__version__', 'ActiveLearningLoop', 'build_strategy', 'LearningLoss', 'LossPredictionHead',
+    'LossPredictionLoss', 'StopLossGradHook', 'LossRankingMetric'
 ]

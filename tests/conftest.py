@@ -1,18 +1,18 @@
 import hashlib
-from contextlib import contextmanager
 import os
 import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 
 # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads made
 # the zoo test 4x slower. Set before torch loads libgomp; subprocesses inherit it.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-import pytest
-import torch
-from mmengine.config import Config
-from mmengine.registry import MODELS, DefaultScope
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import MODELS, DefaultScope  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))

@@ -137,7 +137,7 @@ def test_voc_pool_file_query_is_the_k_highest_predicted_losses(workdir, voc_mode
     run_select(workdir, VOC_CONFIG, checkpoint, '--budget', '3', '--out', str(out), '--pool',
                VOC2012_POOL)
     assert sorted(os.listdir(out)) == ['README.txt', 'query.csv', 'query.json',
-                                      'query_VOC2012.txt']
+                                       'query_VOC2012.txt']
     rows = read_csv(out / 'query.csv')
 
     data_root = str(workdir / 'data' / 'mini' / 'VOCdevkit') + '/'
@@ -237,7 +237,7 @@ def select_mnist(config, checkpoint, out, *args):
 
 
 def test_default_strategy_is_the_configs_diverse_learning_loss(mnist_workdir, lenet_model,
-                                                                tmp_path, monkeypatch, capsys):
+                                                               tmp_path, monkeypatch, capsys):
     model, checkpoint = lenet_model
     monkeypatch.chdir(mnist_workdir)
     selected = select_mnist(DIVERSE_CONFIG, checkpoint, tmp_path / 'q', '--budget', '4')

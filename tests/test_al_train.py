@@ -137,8 +137,8 @@ def test_detection_two_stages_write_voc_imagesets_that_mmdet_loads(mini_root, tm
                       'default_hooks.logger.interval=1')
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_state(tmp_path)
-    pool = [f'VOC2007/{i:06d}' for i in range(1, 5)] + [f'VOC2012/2012_{i:06d}' for i in
-                                                          range(1, 5)]
+    pool = [f'VOC2007/{i:06d}' for i in range(1, 5)] + \
+        [f'VOC2012/2012_{i:06d}' for i in range(1, 5)]
     assert_two_stages(state, 2, 2, pool)
     assert 'loss_pred' in result.stdout and 'pascal_voc/mAP' in result.stdout
     loaded = voc_split_ids(tmp_path / 'splits', 'stage_1_labeled', mini_root)

@@ -8,10 +8,9 @@ import sys
 
 import pytest
 
+import al_train  # noqa: E402  (tools/ is on the path: conftest)
 from conftest import ROOT
 from mmlearnloss.testing.cifar import make_cifar10
-
-import al_train  # noqa: E402  (tools/ is on the path: conftest)
 
 CONFIG = osp.join(ROOT, 'configs', 'mini', 'resnet18_cifar10_learnloss_mini.py')
 TINY = ('train_cfg.max_epochs=1', 'train_cfg.num_stages=1', 'train_cfg.initial_size=20',

@@ -10,12 +10,12 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import tree_digest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import make_digit_scenes as tool
 import make_mnist5k
+from conftest import tree_digest
 
 SIZES = dict(pool_size=6, test_size=3, image_size=160, seed=0)
 CLASSES = tuple(str(c) for c in range(10))

@@ -12,9 +12,9 @@ import torch
 
 from conftest import ROOT, build_model, config_path
 from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.annotation.label_studio.oracle import build_oracle
 from mmlearnloss.annotation.label_studio.tasks import (import_tasks, labeling_config,
                                                        returned_from_export, write_import_files)
-from mmlearnloss.annotation.label_studio.oracle import build_oracle
 from mmlearnloss.annotation.query import ReturnedAnnotationError, apply_returned, write_query
 from mmlearnloss.testing.mpii import make_mpii
 from mmlearnloss.testing.voc import VOC_CLASSES, make_voc, voc_xml

@@ -3,8 +3,8 @@ maps when the wrapper is built."""
 import pytest
 import torch
 from mmengine.config import Config
-from torch import nn
 from mmengine.registry import MODELS, DefaultScope
+from torch import nn
 
 from mmlearnloss.models import LearningLoss
 from toy_models import TinyGrayNet

@@ -115,8 +115,8 @@ def test_voc_test_split_scores_map_one_with_ground_truth_as_detections(voc_root)
     metric.dataset_meta = ds.metainfo
     for i in range(len(ds)):
         sample = ds[i]['data_samples']
-        assert tuple(ds[i]['inputs'].shape[1:]) == (ds.get_data_info(i)['height'],
-                                                      ds.get_data_info(i)['width'])
+        info = ds.get_data_info(i)
+        assert tuple(ds[i]['inputs'].shape[1:]) == (info['height'], info['width'])
         gt = sample.gt_instances
         sample.pred_instances = gt.new(bboxes=gt.bboxes.tensor, labels=gt.labels,
                                        scores=gt.labels.new_ones(len(gt)).float())

@@ -5,10 +5,10 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from conftest import tree_digest
 from PIL import Image
 
 import make_mnist5k as tool
+from conftest import tree_digest
 
 
 @pytest.fixture(scope='module')

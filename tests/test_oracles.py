@@ -49,4 +49,3 @@ def test_an_oracle_registered_by_another_module_is_built_by_its_name():
         assert isinstance(oracle, EveryoneAgrees) and oracle.votes == 3
     finally:
         ORACLES.module_dict.pop('EveryoneAgrees')
-

@@ -1,9 +1,9 @@
 """tools/analysis/pre_annotation_quality.py: pre-annotated boxes of a query against the true ones,
 read back through the Label Studio converters as an annotator would submit them."""
 import json
-import xml.etree.ElementTree as ET
 import os.path as osp
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 

@@ -4,7 +4,6 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-
 from mmengine.runner import Runner
 
 from conftest import build_model, config_path

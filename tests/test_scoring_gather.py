@@ -1,6 +1,5 @@
 """Gathering scored values across ranks (two CPU processes, gloo): tensors, not pickles."""
 import os
-import os.path as osp
 import subprocess
 import sys
 

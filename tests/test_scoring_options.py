@@ -43,5 +43,5 @@ def test_the_loop_scores_with_its_own_batch_size_mixed_precision_and_pinned_memo
     assert ('Scoring 14 samples (pred_loss; batch size 7, mixed precision, pinned memory)'
             in result.stdout)
     first = load_state(tmp_path)['stages'][0]
-    assert len(first['selected']) == 10 and first['scores'] == sorted(first['scores'],
-                                                                        reverse=True)
+    assert len(first['selected']) == 10
+    assert first['scores'] == sorted(first['scores'], reverse=True)

@@ -6,6 +6,7 @@ import os.path as osp
 import sys
 
 import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))

@@ -116,7 +116,7 @@ def test_voc0712_labeled_split_keeps_repeat_and_concat_and_loads_the_ids(voc_roo
 def test_voc0712_pool_drops_repeat_sets_val_pipeline_and_test_mode(voc_root, tmp_path):
     ids = ['VOC2012/2008_000001', 'VOC2007/000007']
     cfg, ordered = PoolSplitter(voc0712(voc_root)).pool_cfg(ids, str(tmp_path), 'stage_1_pool',
-                                                             pipeline=VAL_PIPELINE)
+                                                            pipeline=VAL_PIPELINE)
     assert cfg['type'] == 'ConcatDataset'
     for leaf in cfg['datasets']:
         assert leaf['pipeline'] == VAL_PIPELINE and leaf['test_mode'] is True

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from mmlearnloss.active.state import (ALState, ALStateError, canonical_config, config_differences,
-                                     config_hash)
+                                      config_hash)
 from mmlearnloss.utils import files as files_module
 
 

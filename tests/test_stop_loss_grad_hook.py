@@ -3,10 +3,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import config_path
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from conftest import config_path
 from mmlearnloss.engine import StopLossGradHook
 
 CONFIG = 'mnist5k/lenet5_mnist5k_learnloss.py'

@@ -50,7 +50,8 @@ def batch(model, dataset):
     return data['inputs'], data['data_samples']
 
 
-@pytest.mark.parametrize('config', ['ssd_voc_learnloss.py', 'mini/faster-rcnn_voc_learnloss_mini.py'])
+@pytest.mark.parametrize('config',
+                         ['ssd_voc_learnloss.py', 'mini/faster-rcnn_voc_learnloss_mini.py'])
 def test_val_target_loss_equals_the_loss_through_the_train_pipeline(config, voc_root):
     model, val, plain = build(config, voc_root)
     model.read_eval_pipeline(val.pipeline.transforms)
@@ -59,7 +60,8 @@ def test_val_target_loss_equals_the_loss_through_the_train_pipeline(config, voc_
     plain_inputs, plain_samples = batch(model, plain)
     torch.testing.assert_close(inputs, plain_inputs)
     original = [s.gt_instances.bboxes.clone() for s in samples]
-    assert any(not torch.allclose(o, p.gt_instances.bboxes) for o, p in zip(original, plain_samples))
+    assert any(not torch.allclose(o, p.gt_instances.bboxes)
+               for o, p in zip(original, plain_samples))
 
     with torch.no_grad():
         results = model(inputs, samples, mode='predict')

@@ -5,14 +5,14 @@ import copy
 import os
 from types import SimpleNamespace
 
+import mmdet
+import mmpose
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
 from mmengine.registry import MODELS, DefaultScope
 
-import mmdet
-import mmpose
 from conftest import build_model
 from mmlearnloss.models import LearningLoss
 from toy_models import TinyGrayNet

@@ -17,6 +17,9 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Tuple
 
+import mmdet
+import mmpose
+import mmpretrain
 import numpy as np
 import pytest
 import torch
@@ -25,9 +28,6 @@ from mmengine.logging import MessageHub, MMLogger
 from mmengine.registry import MODELS, DefaultScope
 from mmengine.structures import BaseDataElement
 
-import mmdet
-import mmpose
-import mmpretrain
 from mmlearnloss.models import FeatureTaps, LearningLoss
 from mmlearnloss.models.per_sample import kept_features, replay_rng, total_loss
 from mmlearnloss.models.per_sample.isolation import (counters, counters_restored,

@@ -8,7 +8,8 @@
 #   here: 100 random initial labels, +100 per stage, 6 stages (100..600 labels), M=1000 (the
 #   paper's M/K=10); 25 epochs per stage, lr x0.1 at 20 (80%), gradient stopped after 15 (60%);
 #   λ=1, ξ=1.
-#   python tools/make_mnist5k.py && python tools/al_train.py configs/mnist5k/lenet5_mnist5k_learnloss.py
+#   python tools/make_mnist5k.py
+#   python tools/al_train.py configs/mnist5k/lenet5_mnist5k_learnloss.py
 _base_ = 'mmpretrain::lenet/lenet5_mnist.py'
 custom_imports = dict(imports=['mmlearnloss'], allow_failed_imports=False)
 data_root = 'data/mnist5k'

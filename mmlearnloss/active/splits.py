@@ -114,7 +114,6 @@ class PoolSplitter:
         ordered = [i for leaf_ids in per_leaf for i in leaf_ids]
         return cfg, ordered
 
-
     def _leaf_names(self, out_dir: str, name: str) -> List[str]:
         names = [name] * len(self.writers)
         paths = [w.out_path(out_dir, name) for w in self.writers]

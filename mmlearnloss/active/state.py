@@ -59,9 +59,10 @@ class ALState:
         stage (int): The current stage (cycle) index.
         labeled (list[str]): Ids of the labeled samples, in the order they were labeled.
         stages (list[dict]): One record per stage: ``{'stage': i, 'num_labeled': n,
-            'metrics': {...}, 'selected': [ids], 'scores': [floats aligned with selected, or empty for strategies without scores],
-            'checkpoint': path, 'status': one of STAGE_STATUSES}``. Only ``stage`` and ``status``
-            are required; the loop fills the rest as the stage progresses.
+            'metrics': {...}, 'selected': [ids], 'scores': [floats aligned with selected, or
+            empty for strategies without scores], 'checkpoint': path, 'status': one of
+            STAGE_STATUSES}``. Only ``stage`` and ``status`` are required; the loop fills the
+            rest as the stage progresses.
         config (dict, optional): :func:`canonical_config` of the experiment config (what the
             hash is of), so a resume with another config can name the keys that differ.
     """

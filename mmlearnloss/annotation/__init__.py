@@ -7,8 +7,7 @@
 - ``label_studio/``: the same through a Label Studio server (import tasks, exports read back).
 """
 from .formats import (SUPPORTED_DATASETS, BaseSplitWriter, COCOSplitWriter, IndexSplitWriter,
-                      JsonListSplitWriter, ReturnedAnnotations, VOCSplitWriter,
-                      build_split_writer)
+                      JsonListSplitWriter, ReturnedAnnotations, VOCSplitWriter, build_split_writer)
 from .label_studio import (LabelStudioClient, LabelStudioError, LabelStudioOracle, build_oracle,
                            collect_returned, import_tasks, labeling_config, returned_from_export,
                            write_import_files)

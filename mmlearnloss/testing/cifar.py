@@ -157,4 +157,3 @@ def make_cifar10(root: str, n_train: int = 600, n_test: int = 200, seed: int = 0
                b'num_vis': 3072}, osp.join(out, 'batches.meta'))
     write_json(osp.join(cifar_root, DIFFICULTY_FILE), difficulty)
     return cifar_root
-

@@ -76,4 +76,3 @@ def paint(img: np.ndarray, mask: Image.Image, colour) -> None:
 
 def lerp(a: float, b: float, t: float) -> float:
     return a + (b - a) * t
-

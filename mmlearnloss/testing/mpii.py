@@ -210,7 +210,6 @@ def make_mpii(root: str, n_train: int = 80, n_val: int = 24, seed: int = 0) -> s
     val_anns, val = _mpii_split(mpii_root, 'val', n_val, seed, first_id=20_000_001)
     _write_mpii_gt_mat(osp.join(mpii_root, 'annotations', 'mpii_gt_val.mat'), val_anns, val)
     write_json(osp.join(mpii_root, DIFFICULTY_FILE),
-                {'train': [round(p['difficulty'], 6) for p in train],
-                 'val': [round(p['difficulty'], 6) for p in val]})
+               {'train': [round(p['difficulty'], 6) for p in train],
+                'val': [round(p['difficulty'], 6) for p in val]})
     return mpii_root
-

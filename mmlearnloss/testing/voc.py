@@ -203,4 +203,3 @@ def make_voc(root: str, n07: int = 40, n12: int = 40, n_test: int = 24, seed: in
                seed, difficulty)
     write_json(osp.join(voc_root, DIFFICULTY_FILE), difficulty)
     return voc_root
-

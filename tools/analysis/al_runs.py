@@ -3,7 +3,8 @@
 A run dir holds ``al_results.json`` (written when the run ends)::
 
     {"config": "resnet18_cifar10_learnloss.py", "strategy": "learning_loss",
-     "method": "learning_loss", "seed": 0, "stages": [{"stage": 1, "num_labeled": 1000, "accuracy/top1": 52.1,
+     "method": "learning_loss", "seed": 0,
+     "stages": [{"stage": 1, "num_labeled": 1000, "accuracy/top1": 52.1,
                  "learnloss/rank_acc": 0.81, ...}, ...]}
 
 and ``val_losses/stage_<k>.json`` (``{"pred_loss": [...], "target_loss": [...]}``, ``k`` from 0:

@@ -12,9 +12,8 @@ import argparse
 import os.path as osp
 from typing import Optional, Sequence
 
-from al_runs import (AnalysisError, Run, add_output_args, aggregate, check_metric,
-                     check_one_task, default_metric, find_runs, format_table, plot_curves,
-                     save_figure)
+from al_runs import (AnalysisError, Run, add_output_args, aggregate, check_metric, check_one_task,
+                     default_metric, find_runs, format_table, plot_curves, save_figure)
 
 
 def plot_al_curves(runs: Sequence[Run], metric: Optional[str] = None, size=(800, 600),

@@ -18,8 +18,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from al_runs import (RESULTS_FILE, STATE_FILE, AnalysisError, add_output_args, find_runs,
-                     plt, save_figure)
+from al_runs import (RESULTS_FILE, STATE_FILE, AnalysisError, add_output_args, find_runs, plt,
+                     save_figure)
 
 VAL_LOSSES = 'val_losses'
 STAGE_FILE = re.compile(r'stage_(\d+)\.json$')  # k from 0: stage k + 1

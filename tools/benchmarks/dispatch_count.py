@@ -156,6 +156,7 @@ def mmdet_counts(config: str, batch: int, replay: bool = False) -> tuple:
         model = MODELS.build(wrapper)
         model.init_weights()
         import learnloss_overhead
+
         # 320 px: a multiple of every stride (RTMDet pads nothing)
         data = learnloss_overhead.det_batch(model, batch, size=320)
     inputs, samples = data['inputs'], data['data_samples']

@@ -18,8 +18,7 @@ import time
 import torch
 from mmengine.registry import DefaultScope
 
-from learnloss_overhead import (alternating_medians, build, cls_batch, det_batch, quiet_logs,
-                                timed)
+from learnloss_overhead import alternating_medians, build, cls_batch, det_batch, quiet_logs, timed
 from mmlearnloss.active import build_strategy
 from mmlearnloss.active.scoring import scoring_autocast
 

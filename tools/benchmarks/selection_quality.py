@@ -54,6 +54,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 
 from al_runs import AnalysisError, Run, load_run, mean_std, save_figure  # noqa: E402
 
+
 class Task:
     """What differs between the benchmark's tasks: configs, dataset, metric."""
 
@@ -94,7 +95,8 @@ TASKS = {
             'learnloss_combined': 'lenet5_mnist5k_learnloss_combined.py',
         },
         paper_methods=['learnloss', 'random', 'entropy', 'coreset'],
-        dataset='MNIST 5k', data_root='data/mnist5k', make_dataset='python tools/make_mnist5k.py --out {root}',
+        dataset='MNIST 5k', data_root='data/mnist5k',
+        make_dataset='python tools/make_mnist5k.py --out {root}',
         required=('train.json', 'val.json'), metric='accuracy/top1',
         metric_title='Top-1 accuracy (%) on the 1000 val digits', short='acc', scale=1.0,
         data_options=_json_list_roots),
@@ -132,7 +134,8 @@ def check_dataset(task: Task, data_root: str) -> None:
     missing = [name for name in task.required if not osp.isfile(osp.join(data_root, name))]
     if missing:
         raise BenchmarkError(
-            f'{data_root}: no {task.dataset} dataset ({", ".join(missing)} not found). Create it with:\n'
+            f'{data_root}: no {task.dataset} dataset ({", ".join(missing)} not found). Create it '
+            f'with:\n'
             f'    {task.make_dataset.format(root=data_root)}')
 
 
@@ -343,8 +346,8 @@ def markdown_tables(summary: dict, task: Task = TASKS['classification']) -> str:
              ]
     lines += [f'{task.metric_title}, mean ± std over seeds {", ".join(seeds)}; AUC: the mean '
               f'over the metric-vs-labels curve.', '',
-             '| method | ' + ' | '.join(f'{n} labels' for n in labels) + ' | AUC |',
-             '|---|' + '---:|' * (len(labels) + 1)]
+              '| method | ' + ' | '.join(f'{n} labels' for n in labels) + ' | AUC |',
+              '|---|' + '---:|' * (len(labels) + 1)]
     for m in methods:
         row = [_pm(s) for s in summary[m]['accuracy']] + [_pm(summary[m]['auc'])]
         lines.append(f'| {m} | ' + ' | '.join(row) + ' |')
@@ -372,7 +375,8 @@ def side_by_side(summary: dict, task: Task = TASKS['classification']) -> str:
             row += [f'{acc["mean"]:.2f}' if acc['n'] else '-',
                     f'{rank["mean"]:.3f}' if rank['n'] else '-']
         rows.append(row)
-    rows.append(['AUC', ''] + [x for m in methods for x in (f'{summary[m]["auc"]["mean"]:.2f}', '')])
+    rows.append(['AUC', ''] +
+                [x for m in methods for x in (f'{summary[m]["auc"]["mean"]:.2f}', '')])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     return '\n'.join(' | '.join(c.rjust(w) for c, w in zip(r, widths)) for r in [header] + rows)
 
@@ -472,8 +476,8 @@ def main(argv=None) -> int:
     with open(md_path, 'w') as f:
         f.write(table)
     with open(json_path, 'w') as f:
-        json.dump(dict(task=args.task, metric=task.metric, seeds=args.seeds, methods=summary, minus_random=differences(summary)), f,
-                  indent=1)
+        json.dump(dict(task=args.task, metric=task.metric, seeds=args.seeds, methods=summary,
+                       minus_random=differences(summary)), f, indent=1)
     print(side_by_side(summary, task) if args.side_by_side else table)
     written = [] if args.no_plots else write_plots(runs, out_dir, args.prefix, task)
     for path in [md_path, json_path] + written:

@@ -139,8 +139,7 @@ class BaseSplitWriter:
         atomic_write_text(path, self._render(ids))
         return self._point_cfg_at(copy.deepcopy(self.dataset_cfg), path, ids)
 
-
-    # -- human labels (mmlearnloss.annotation.query) -----------------------------------------------
+    # -- human labels (mmlearnloss.annotation.query) ----------------------------------------------
 
     def image_path(self, sample_id: str) -> str:
         """The image file of a sample, resolved as the dataset resolves it (absolute if local)."""

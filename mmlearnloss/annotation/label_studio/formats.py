@@ -190,7 +190,7 @@ class VOCBoxesFormat(BoxesFormat):
                     os.makedirs(osp.dirname(backup), exist_ok=True)
                     shutil.copy2(path, backup)
                 atomic_write_text(path, _voc_xml(writer.folder, writer.image_id(sample_id),
-                                                  entries[sample_id]))
+                                                 entries[sample_id]))
             with open(osp.join(query_dir, leaf['file']), encoding='utf-8') as f:
                 atomic_write_text(self._returned_path(query_dir, leaf), f.read())
 

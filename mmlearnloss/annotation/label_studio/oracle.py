@@ -23,8 +23,7 @@ from mmlearnloss.utils import atomic_write_text
 from ..formats import SplitPool
 from ..query import QUERY_CSV, RETURNED_DIR, read_query
 from .formats import FROM_NAME, label_studio_format
-from .tasks import (EXPORT_FILE, import_tasks, labeling_config, returned_from_export,
-                    task_is_done)
+from .tasks import EXPORT_FILE, import_tasks, labeling_config, returned_from_export, task_is_done
 
 __all__ = ['LabelStudioError', 'AnnotationsPending', 'LabelStudioClient', 'LabelStudioOracle',
            'build_oracle', 'collect_returned']

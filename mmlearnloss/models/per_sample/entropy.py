@@ -78,4 +78,3 @@ def keypoint_entropy(model: nn.Module, inputs: Tensor) -> Tensor:
     raise NotImplementedError(
         f'{type(model.head).__name__} predicts no distribution (heatmaps or SimCC) for the '
         f'entropy strategy; use the random, coreset or learning_loss strategy.')
-

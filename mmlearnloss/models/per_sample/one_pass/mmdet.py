@@ -96,7 +96,7 @@ def computes_anchor_head_loss(head: nn.Module) -> bool:
             and (is_framework_method(head, 'AnchorHead', 'loss_by_feat')
                  or is_framework_method(head, 'RPNHead', 'loss_by_feat'))
             and is_framework_method(head, 'AnchorHead', 'loss_by_feat_single', 'get_targets',
-                                     '_get_targets_single')
+                                    '_get_targets_single')
             and _sums(getattr(head, 'loss_cls', None)) and _sums(getattr(head, 'loss_bbox', None)))
 
 

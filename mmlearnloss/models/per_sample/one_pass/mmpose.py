@@ -11,7 +11,6 @@ from ..batches import batch_sizes, slice_batch
 from ..recorders import methods_replaced
 from .framework import is_framework_method
 
-
 #: mmpose heads whose ``loss`` is the head's forward plus ``loss_module`` on batch-first tensors
 #: (once, or once per stage for CPMHead), nothing else entering the loss.
 POSE_HEADS = ('HeatmapHead', 'CPMHead', 'SimCCHead', 'RTMCCHead', 'RegressionHead', 'RLEHead')
