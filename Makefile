@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env label-studio-env test demo demo-voc bench bench-summary bench-selection bench-detection clean-env
+.PHONY: env label-studio-env lint test demo demo-voc bench bench-summary bench-selection bench-detection clean-env
 
 env:
 	@bash tools/install_env.sh $(VENV)
@@ -11,6 +11,11 @@ env:
 # Label Studio runs from its own environment (never .venv); the oracle tests start a real server.
 label-studio-env:
 	@python3 tools/label_studio_server.py setup
+
+# Style: flake8 and isort as setup.cfg configures them; fails on any violation.
+lint: env
+	$(PY) -m flake8 .
+	$(PY) -m isort --check-only --diff .
 
 test: env label-studio-env
 	$(PY) -m pytest tests $(PYTEST_ARGS)
