@@ -2,12 +2,12 @@
 ``VOCDataset``."""
 import os
 import os.path as osp
-import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mmlearnloss.annotation.formats.voc import voc_annotation_xml
 from .common import (DIFFICULTY_FILE, background, fresh_dir, lerp, noisy, paint, sample_rng,
                      save_jpeg, write_json)
 
@@ -135,29 +135,8 @@ def voc_xml(folder: str, img_id: str, width: int, height: int, objects: List[dic
             ``XMLDataset`` subtracts 1 from all four, so it loads ``bbox`` back unchanged.
         source (dict, optional): Texts of the ``<source>`` element's children, in order.
     """
-    ann = ET.Element('annotation')
-    ET.SubElement(ann, 'folder').text = folder
-    ET.SubElement(ann, 'filename').text = f'{img_id}.jpg'
-    if source is not None:
-        node = ET.SubElement(ann, 'source')
-        for key, text in source.items():
-            ET.SubElement(node, key).text = text
-    size = ET.SubElement(ann, 'size')
-    ET.SubElement(size, 'width').text = str(width)
-    ET.SubElement(size, 'height').text = str(height)
-    ET.SubElement(size, 'depth').text = '3'
-    ET.SubElement(ann, 'segmented').text = '0'
-    for obj in objects:
-        node = ET.SubElement(ann, 'object')
-        ET.SubElement(node, 'name').text = obj['name']
-        ET.SubElement(node, 'pose').text = 'Unspecified'
-        ET.SubElement(node, 'truncated').text = '0'
-        ET.SubElement(node, 'difficult').text = '0'
-        bndbox = ET.SubElement(node, 'bndbox')
-        for key, value in zip(('xmin', 'ymin', 'xmax', 'ymax'), obj['bbox']):
-            ET.SubElement(bndbox, key).text = str(value + 1)
-    ET.indent(ann, space='\t')
-    return ET.tostring(ann, encoding='utf-8') + b'\n'
+    objects = [dict(obj, bbox=[value + 1 for value in obj['bbox']]) for obj in objects]
+    return voc_annotation_xml(folder, img_id, width, height, objects, source).encode('utf-8')
 
 
 def _voc_split(voc_root: str, year: str, split: str, ids: List[str], seed: int,

@@ -3,12 +3,12 @@ import hashlib
 import os.path as osp
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from typing import List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Sequence, Set
 
 from mmlearnloss.registry import TASK_UTILS
 from .base import BaseSplitWriter, ReturnedAnnotations, _local_abs, _resolve_dataset_class
 
-__all__ = ['VOCSplitWriter']
+__all__ = ['VOCSplitWriter', 'voc_annotation_xml']
 
 
 @TASK_UTILS.register_module()
@@ -139,3 +139,42 @@ class VOCSplitWriter(BaseSplitWriter):
             if xmax <= xmin or ymax <= ymin:
                 return f'{path} has an empty box for {name!r}'
         return None
+
+
+def voc_annotation_xml(folder: str, image_id: str, width: int, height: int, objects: List[dict],
+                       source: Optional[Dict[str, str]] = None) -> str:
+    """A PASCAL VOC annotation XML (tab-indented, no declaration) of one RGB image
+    ``<image_id>.jpg``, as the real VOC files lay it out.
+
+    Args:
+        folder (str): The ``<folder>`` text, the year folder (``'VOC2007'``).
+        image_id (str): The image id; ``<filename>`` is ``<image_id>.jpg``.
+        width (int): Image width in pixels.
+        height (int): Image height in pixels.
+        objects (list[dict]): ``name`` and ``bbox=[xmin, ymin, xmax, ymax]`` in VOC's own
+            numbers (the 1-based pixels the box covers), written as they are.
+        source (dict, optional): Texts of the ``<source>`` element's children, in order.
+    """
+    ann = ET.Element('annotation')
+    ET.SubElement(ann, 'folder').text = folder
+    ET.SubElement(ann, 'filename').text = f'{image_id}.jpg'
+    if source is not None:
+        node = ET.SubElement(ann, 'source')
+        for key, text in source.items():
+            ET.SubElement(node, key).text = text
+    size = ET.SubElement(ann, 'size')
+    ET.SubElement(size, 'width').text = str(width)
+    ET.SubElement(size, 'height').text = str(height)
+    ET.SubElement(size, 'depth').text = '3'
+    ET.SubElement(ann, 'segmented').text = '0'
+    for obj in objects:
+        node = ET.SubElement(ann, 'object')
+        ET.SubElement(node, 'name').text = obj['name']
+        ET.SubElement(node, 'pose').text = 'Unspecified'
+        ET.SubElement(node, 'truncated').text = '0'
+        ET.SubElement(node, 'difficult').text = '0'
+        bndbox = ET.SubElement(node, 'bndbox')
+        for key, value in zip(('xmin', 'ymin', 'xmax', 'ymax'), obj['bbox']):
+            ET.SubElement(bndbox, key).text = str(value)
+    ET.indent(ann, space='\t')
+    return ET.tostring(ann, encoding='unicode') + '\n'

@@ -27,12 +27,12 @@ import json
 import os
 import os.path as osp
 import shutil
-import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import quoteattr
 
 from mmlearnloss.utils import atomic_write_text
 from ..formats import COCOSplitWriter, JsonListSplitWriter, SplitPool, VOCSplitWriter
+from ..formats.voc import voc_annotation_xml
 from ..query import RETURNED_DIR
 
 __all__ = [
@@ -381,24 +381,8 @@ def _clamp(box: Sequence[float], width: int, height: int) -> List[float]:
 
 def _voc_xml(folder: str, image_id: str, boxes: List[dict]) -> str:
     """A VOC annotation with the boxes (1-based inclusive pixels, :meth:`VOCBoxesFormat.
-    from_rectangle`)."""
-    ann = ET.Element('annotation')
-    ET.SubElement(ann, 'folder').text = folder
-    ET.SubElement(ann, 'filename').text = f'{image_id}.jpg'
-    ET.SubElement(ET.SubElement(ann, 'source'), 'annotation').text = 'Label Studio'
-    size = ET.SubElement(ann, 'size')
-    ET.SubElement(size, 'width').text = str(int(boxes[0]['width']))
-    ET.SubElement(size, 'height').text = str(int(boxes[0]['height']))
-    ET.SubElement(size, 'depth').text = '3'
-    ET.SubElement(ann, 'segmented').text = '0'
-    for box in boxes:
-        node = ET.SubElement(ann, 'object')
-        ET.SubElement(node, 'name').text = box['name']
-        ET.SubElement(node, 'pose').text = 'Unspecified'
-        ET.SubElement(node, 'truncated').text = '0'
-        ET.SubElement(node, 'difficult').text = '0'
-        bndbox = ET.SubElement(node, 'bndbox')
-        for key, value in zip(('xmin', 'ymin', 'xmax', 'ymax'), box['bbox']):
-            ET.SubElement(bndbox, key).text = str(int(value))
-    ET.indent(ann, space='\t')
-    return ET.tostring(ann, encoding='unicode') + '\n'
+    from_rectangle`), its size that of the boxes' image."""
+    objects = [dict(name=box['name'], bbox=[int(value) for value in box['bbox']])
+               for box in boxes]
+    return voc_annotation_xml(folder, image_id, int(boxes[0]['width']), int(boxes[0]['height']),
+                              objects, source={'annotation': 'Label Studio'})
