@@ -102,12 +102,16 @@ def test_score_runs_no_detection_head(model):
     assert out['pred_loss'].shape == (2, ) and out['features'].shape == (2, 256)
 
 
-def test_predict_returns_detections_with_pred_loss_matching_score(model):
+def predict_and_score(model):
+    """Predict's results on two images, and the predicted losses of the scoring pass."""
     model.eval()
     inputs, samples = batch(model, 2, training=False)
     with torch.no_grad():
-        results = model(inputs, samples, mode='predict')
-        scored = model.score(inputs)['pred_loss']
+        return model(inputs, samples, mode='predict'), model.score(inputs)['pred_loss']
+
+
+def test_predict_returns_detections_with_pred_loss_matching_score(model):
+    results, scored = predict_and_score(model)
     assert all('bboxes' in r.pred_instances for r in results)
     torch.testing.assert_close(torch.stack([r.pred_loss for r in results]), scored)
 
@@ -158,11 +162,7 @@ def test_taps_on_the_head_read_its_class_maps_of_every_level(head_tapped):
 
 
 def test_with_taps_on_the_head_score_runs_the_head_and_matches_predict(head_tapped):
-    head_tapped.eval()
-    inputs, samples = batch(head_tapped, 2, training=False)
-    with torch.no_grad():
-        results = head_tapped(inputs, samples, mode='predict')
-        scored = head_tapped.score(inputs)['pred_loss']
+    results, scored = predict_and_score(head_tapped)
     torch.testing.assert_close(torch.stack([r.pred_loss for r in results]), scored)
 
 
