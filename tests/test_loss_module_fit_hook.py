@@ -1,4 +1,6 @@
 """LossModuleFitHook: the module fit afterwards on the labeled images' clean views."""
+import copy
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -7,7 +9,7 @@ from mmengine.runner import Runner
 
 from conftest import config_path
 from mmlearnloss.engine import LossModuleFitHook
-from mmlearnloss.engine.loss_module_fit_hook import evaluation_pipeline
+from mmlearnloss.engine.loss_module_fit_hook import evaluation_pipeline, fit_head
 from mmlearnloss.evaluation.ranking_metric import ranking_accuracy
 from mmlearnloss.testing.voc import make_voc
 
@@ -82,3 +84,22 @@ def test_fit_on_vectors_learns_an_order_the_vectors_hold(trained):
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError, match='needs epochs >= 1 and lr > 0'):
         LossModuleFitHook(**kwargs)
+
+
+def test_a_reset_fit_is_the_same_every_time_and_leaves_the_random_stream(trained):
+    model = trained.model
+    pooled = [torch.randn(16, c, generator=torch.Generator().manual_seed(1))
+              for c in model.loss_prediction_head.in_channels]
+    targets = torch.arange(16.)
+    fits = []
+    for _ in range(2):
+        head = copy.deepcopy(model.loss_prediction_head)
+        torch.manual_seed(123)
+        expected_next = torch.rand(3)
+        torch.manual_seed(123)
+        fit_head(head, model.loss_prediction_loss, pooled, targets, 8, epochs=2, lr=1e-3,
+                 reset=True, seed=5)
+        fits.append(head.state_dict())
+        assert torch.equal(torch.rand(3), expected_next)  # the global stream is untouched
+    for key, value in fits[0].items():
+        assert torch.equal(value, fits[1][key])

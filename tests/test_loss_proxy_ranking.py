@@ -6,16 +6,17 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from conftest import ROOT, build_model, config_path
+from conftest import ROOT, config_path
 from mmlearnloss.engine import pipeline_transforms
 from mmlearnloss.evaluation.ranking_metric import ranking_accuracy
 from mmlearnloss.testing.voc import make_voc
 
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 
-from loss_proxy_ranking import clean_views, diagnose, main  # noqa: E402
+from loss_proxy_ranking import build_wrapped, clean_views, diagnose, main  # noqa: E402
 
 CONFIG = 'mini/ssd_voc_learnloss_mini.py'
 
@@ -27,9 +28,8 @@ def detector(tmp_path_factory):
     root = make_voc(str(tmp_path_factory.mktemp('voc')), n07=2, n12=2, n_test=6, seed=0)
     cfg = Config.fromfile(config_path(CONFIG))
     cfg.val_dataloader.dataset.data_root = root
-    model = build_model(CONFIG, 'mmdet').eval()
-    from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmdet'):
+        model = build_wrapped(cfg).eval()  # as the tool builds it from a run's config copy
         loader = Runner.build_dataloader(cfg.val_dataloader)
     model.read_eval_pipeline(pipeline_transforms(loader.dataset))
     return model, loader

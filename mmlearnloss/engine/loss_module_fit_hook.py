@@ -81,12 +81,15 @@ def fit_head(head, criterion, pooled: List[Tensor], targets: Tensor, batch_size:
     """Train ``head`` (a :class:`LossPredictionHead`) alone on kept ``pooled`` vectors
     (:meth:`LossPredictionHead.pool_maps`) and real losses with ``criterion`` (the model's
     :class:`LossPredictionLoss`): Adam at ``lr``, ``epochs`` passes over shuffled mini-batches
-    of ``batch_size``, freshly initialised first if ``reset``. Returns the fitted head's ranking
-    accuracy on all the vectors."""
+    of ``batch_size``, freshly initialised first (from ``seed``) if ``reset``. Returns the
+    fitted head's ranking accuracy on all the vectors."""
     if reset:
-        for layer in head.modules():
-            if hasattr(layer, 'reset_parameters'):
-                layer.reset_parameters()
+        # drawn from the seed, and training's random stream left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for layer in head.modules():
+                if hasattr(layer, 'reset_parameters'):
+                    layer.reset_parameters()
     optimizer = torch.optim.Adam(head.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     was_training = head.training

@@ -95,6 +95,17 @@ def diagnose(model, val: dict, labeled: dict, batch_size: int, epochs: int = 100
     return result
 
 
+def build_wrapped(cfg):
+    """The config's model, its top-level ``data_preprocessor`` (mmpretrain's) included."""
+    from mmengine.registry import MODELS
+
+    # a ConfigDict, not a dict: mmdet's heads read their test_cfg by attribute
+    model_cfg = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return MODELS.build(model_cfg)
+
+
 COLUMNS = (('module_labeled', 'module, labeled'), ('module_val', 'module, val'),
            ('entropy_val', 'entropy, val'), ('refit_val', 'refit, val'),
            ('ceiling_val', 'ceiling, val'))
@@ -115,7 +126,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.registry import init_default_scope
     from mmengine.runner import Runner, load_checkpoint
 
     from mmlearnloss.active.scoring import pool_loader_cfg
@@ -132,10 +143,7 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model_cfg = cfg.model.to_dict()
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor.to_dict())
-    model = MODELS.build(model_cfg)
+    model = build_wrapped(cfg)
     if not hasattr(model, 'clean_view'):
         sys.exit(f'loss_proxy_ranking.py: error: the model is a {type(model).__name__}; '
                  'expected mmlearnloss.LearningLoss.')
