@@ -1,5 +1,5 @@
 """Tells the model in which frame the evaluation pipeline delivers the ground truth."""
-from typing import List
+from typing import Iterator, List
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -7,12 +7,23 @@ from mmengine.model import is_model_wrapper
 from mmlearnloss.registry import HOOKS
 
 
+def dataset_leaves(dataset) -> Iterator:
+    """The datasets with a pipeline under ``dataset``, in order, looking through wrappers of
+    one (``RepeatDataset``, ``ClassBalancedDataset``) or several (``ConcatDataset``)."""
+    if hasattr(dataset, 'pipeline'):
+        yield dataset
+    elif hasattr(dataset, 'datasets'):
+        for child in dataset.datasets:
+            yield from dataset_leaves(child)
+    elif hasattr(dataset, 'dataset'):
+        yield from dataset_leaves(dataset.dataset)
+
+
 def pipeline_transforms(dataset) -> List:
-    """The transforms of ``dataset``'s pipeline, looking through dataset wrappers
-    (``RepeatDataset``, ``ClassBalancedDataset``) to the dataset that has one."""
-    while not hasattr(dataset, 'pipeline') and hasattr(dataset, 'dataset'):
-        dataset = dataset.dataset
-    return list(getattr(getattr(dataset, 'pipeline', None), 'transforms', []))
+    """The transforms of the pipeline of ``dataset`` (of its first dataset, through wrappers);
+    empty when none has one."""
+    leaf = next(dataset_leaves(dataset), None)
+    return list(getattr(getattr(leaf, 'pipeline', None), 'transforms', []))
 
 
 @HOOKS.register_module()

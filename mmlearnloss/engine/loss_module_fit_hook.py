@@ -11,6 +11,7 @@ from torch import Tensor
 
 from mmlearnloss.evaluation.ranking_metric import ranking_accuracy
 from mmlearnloss.registry import HOOKS
+from .ground_truth_frame_hook import dataset_leaves
 
 
 @HOOKS.register_module()
@@ -114,7 +115,11 @@ def fit_head(head, criterion, pooled: List[Tensor], targets: Tensor, batch_size:
 def evaluation_pipeline(dataset, pipeline: Compose) -> Iterator[list]:
     """The samples of every dataset under ``dataset`` (through Concat/Repeat/other wrappers,
     each once) through ``pipeline`` instead of their own."""
-    leaves = list(_leaves(dataset))
+    leaves = list(dataset_leaves(dataset))
+    if not leaves:
+        raise TypeError(f'LossModuleFitHook: cannot find the pipeline of a '
+                        f'{type(dataset).__name__}: expected a dataset with a pipeline, or a '
+                        f'wrapper with .dataset or .datasets.')
     own = [leaf.pipeline for leaf in leaves]
     try:
         for leaf in leaves:
@@ -123,17 +128,3 @@ def evaluation_pipeline(dataset, pipeline: Compose) -> Iterator[list]:
     finally:
         for leaf, pipe in zip(leaves, own):
             leaf.pipeline = pipe
-
-
-def _leaves(dataset) -> Iterator:
-    if hasattr(dataset, 'pipeline'):
-        yield dataset
-    elif hasattr(dataset, 'datasets'):
-        for child in dataset.datasets:
-            yield from _leaves(child)
-    elif hasattr(dataset, 'dataset'):
-        yield from _leaves(dataset.dataset)
-    else:
-        raise TypeError(f'LossModuleFitHook: cannot find the pipeline of a '
-                        f'{type(dataset).__name__}: expected a dataset with a pipeline, or a '
-                        f'wrapper with .dataset or .datasets.')
