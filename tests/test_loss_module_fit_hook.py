@@ -26,6 +26,7 @@ def trained(tmp_path_factory):
     cfg.train_dataloader.batch_size = 4
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=100)
     cfg.work_dir = str(root / 'work')
+    cfg.randomness = dict(seed=0)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
@@ -46,7 +47,9 @@ def test_the_fit_changes_the_module_alone_and_it_ranks_the_clean_views(trained):
     pipelines = [d.pipeline for d in trained.train_loop.dataloader.dataset.dataset.datasets]
     mode = model.training
 
-    LossModuleFitHook(epochs=100, lr=1e-3).after_train_epoch(trained)
+    # 400 passes over 8 images: every ranking of the 28 pairs is learned (for fixture seeds
+    # 0-3; after 100 passes seed 2 still had 4 pairs wrong, and CI once had 3)
+    LossModuleFitHook(epochs=400, lr=1e-3).after_train_epoch(trained)
 
     for key, value in model.architecture.state_dict().items():  # BatchNorm buffers included
         torch.testing.assert_close(value, architecture[key], rtol=0, atol=0)
@@ -56,7 +59,7 @@ def test_the_fit_changes_the_module_alone_and_it_ranks_the_clean_views(trained):
     assert model.training == mode
     pooled, targets = clean_views(trained)
     assert len(targets) == 8 and targets.std() > 0
-    assert ranking_accuracy(model.loss_prediction_head.from_pooled(pooled), targets) >= 0.9
+    assert ranking_accuracy(model.loss_prediction_head.from_pooled(pooled), targets) >= 0.95
 
 
 def test_the_fit_runs_only_after_the_last_epoch(trained):
