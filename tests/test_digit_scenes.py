@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from mmengine.utils import import_modules_from_strings
 
 import make_digit_scenes as tool
 import make_mnist5k
-from conftest import tree_digest
+from conftest import ROOT, tree_digest
 
 SIZES = dict(pool_size=6, test_size=3, image_size=160, seed=0)
 CLASSES = tuple(str(c) for c in range(10))
@@ -144,6 +145,23 @@ def test_the_framework_train_set_is_the_concatenated_pool(dataset):
         ds = DATASETS.build(cfg)
     assert len(ds) == 6
     assert ds[5]['img_id'] == '2012_000002'
+
+
+@pytest.mark.parametrize('name', ['ssd_digits_learnloss.py', 'ssd_digits_random.py'])
+def test_the_shipped_configs_train_pipeline_gives_128_px_samples_with_their_digits(dataset, name):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'digit_scenes', name))
+    import_modules_from_strings(**cfg.custom_imports)  # the fast crop, as the runner imports it
+    for part in cfg.train_dataloader.dataset.dataset.datasets:
+        part.data_root = osp.join(dataset, 'VOCdevkit') + '/'
+    from mmdet.registry import DATASETS
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DATASETS.build(cfg.train_dataloader.dataset)
+    np.random.seed(0)
+    for index in range(len(ds)):
+        sample = ds[index]
+        assert sample['inputs'].shape == (3, 128, 128)
+        boxes = sample['data_samples'].gt_instances.bboxes.tensor
+        assert len(boxes) >= 1 and boxes.min() >= 0 and boxes.max() <= 128
 
 
 def test_test_digits_are_the_fixed_100_per_class_no_pool_image_uses(dataset, digits):

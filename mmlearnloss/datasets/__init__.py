@@ -1,3 +1,4 @@
 from .cifar import MiniCIFAR10
+from .transforms import FastMinIoURandomCrop
 
-__all__ = ['MiniCIFAR10']
+__all__ = ['MiniCIFAR10', 'FastMinIoURandomCrop']
