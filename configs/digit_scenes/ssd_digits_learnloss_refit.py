@@ -7,7 +7,7 @@ _base_ = './ssd_digits_learnloss.py'
 custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
-    dict(type='mmlearnloss.StopLossGradHook', epoch=6),
+    dict(type='mmlearnloss.StopLossGradHook', epoch=72),  # as ./ssd_digits_learnloss.py
     dict(type='mmlearnloss.GroundTruthFrameHook'),
     dict(type='mmlearnloss.LossModuleFitHook', epochs=100, lr=1e-3),
 ]

@@ -108,6 +108,8 @@ TASKS = {
             'entropy': 'ssd_digits_entropy.py',
             'coreset': 'ssd_digits_coreset.py',
             'learnloss_combined': 'ssd_digits_learnloss_combined.py',
+            'learnloss_refit': 'ssd_digits_learnloss_refit.py',
+            'learnloss_headtaps': 'ssd_digits_learnloss_headtaps.py',
         },
         paper_methods=['learnloss', 'random', 'entropy', 'coreset'],
         dataset='digit scenes', data_root='data/digit_scenes',
