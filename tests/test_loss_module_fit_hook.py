@@ -9,7 +9,7 @@ from mmengine.runner import Runner
 
 from conftest import config_path
 from mmlearnloss.engine import LossModuleFitHook
-from mmlearnloss.engine.loss_module_fit_hook import evaluation_pipeline, fit_head
+from mmlearnloss.engine.loss_module_fit_hook import clean_views, evaluation_pipeline, fit_head
 from mmlearnloss.evaluation.ranking_metric import ranking_accuracy
 from mmlearnloss.testing.voc import make_voc
 
@@ -32,12 +32,12 @@ def trained(tmp_path_factory):
     return runner
 
 
-def clean_views(runner):
-    model, loader = runner.model, runner.train_loop.dataloader
+def labeled_clean_views(runner):
+    """The labeled images through the val pipeline, in one batch."""
     pipeline = Compose(runner.cfg.val_dataloader.dataset.pipeline)
-    with evaluation_pipeline(loader.dataset, pipeline) as samples:
-        data = model.data_preprocessor(pseudo_collate(samples), False)
-    return model.clean_view(data['inputs'], data['data_samples'])
+    with evaluation_pipeline(runner.train_loop.dataloader.dataset, pipeline) as samples:
+        views = clean_views(runner.model, [pseudo_collate(samples)])
+    return views['pooled'], views['target']
 
 
 def test_the_fit_changes_the_module_alone_and_it_ranks_the_clean_views(trained):
@@ -57,7 +57,7 @@ def test_the_fit_changes_the_module_alone_and_it_ranks_the_clean_views(trained):
     assert any(not torch.equal(value, head[key]) for key, value in fitted.items())
     assert [d.pipeline for d in trained.train_loop.dataloader.dataset.dataset.datasets] == pipelines
     assert model.training == mode
-    pooled, targets = clean_views(trained)
+    pooled, targets = labeled_clean_views(trained)
     assert len(targets) == 8 and targets.std() > 0
     assert ranking_accuracy(model.loss_prediction_head.from_pooled(pooled), targets) >= 0.95
 

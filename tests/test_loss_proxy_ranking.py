@@ -11,12 +11,13 @@ from mmengine.runner import Runner
 
 from conftest import ROOT, config_path
 from mmlearnloss.engine import pipeline_transforms
+from mmlearnloss.engine.loss_module_fit_hook import clean_views
 from mmlearnloss.evaluation.ranking_metric import ranking_accuracy
 from mmlearnloss.testing.voc import make_voc
 
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 
-from loss_proxy_ranking import build_wrapped, clean_views, diagnose, main  # noqa: E402
+from loss_proxy_ranking import build_wrapped, diagnose, main  # noqa: E402
 
 CONFIG = 'mini/ssd_voc_learnloss_mini.py'
 
@@ -37,7 +38,7 @@ def detector(tmp_path_factory):
 
 def test_clean_views_give_the_module_s_predictions_and_the_targets_of_predict(detector):
     model, loader = detector
-    views = clean_views(model, loader)
+    views = clean_views(model, loader, uncertainty=True)
     predicted, real = [], []
     with torch.no_grad():
         for data in loader:
@@ -53,7 +54,7 @@ def test_clean_views_give_the_module_s_predictions_and_the_targets_of_predict(de
 
 def test_diagnosis_scores_the_module_the_proxies_a_refit_and_a_ceiling(detector):
     model, loader = detector
-    views = clean_views(model, loader)
+    views = clean_views(model, loader, uncertainty=True)
     before = {k: v.clone() for k, v in model.loss_prediction_head.state_dict().items()}
     result = diagnose(model, views, views, batch_size=2, epochs=20)
     pred = model.loss_prediction_head.from_pooled(views['pooled']).detach()

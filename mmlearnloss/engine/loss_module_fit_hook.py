@@ -1,6 +1,6 @@
 """Fits the loss prediction module on the labeled images as the pool is scored (no augmentation)."""
 from contextlib import contextmanager
-from typing import Iterator, List
+from typing import Iterable, Iterator, List
 
 import torch
 from mmengine.dataset import Compose, pseudo_collate
@@ -55,16 +55,11 @@ class LossModuleFitHook(Hook):
         batch_size = loader.batch_size or loader.batch_sampler.batch_size
         pipeline = Compose(runner.cfg.val_dataloader.dataset.pipeline)
         model.read_eval_pipeline(pipeline.transforms)
-        pooled, targets = [], []
         with evaluation_pipeline(loader.dataset, pipeline) as samples:
-            for start in range(0, len(samples), batch_size):
-                data = model.data_preprocessor(
-                    pseudo_collate(samples[start:start + batch_size]), False)
-                maps, target = model.clean_view(data['inputs'], data['data_samples'])
-                pooled.append(maps)
-                targets.append(target)
-        pooled, targets = [torch.cat(maps) for maps in zip(*pooled)], torch.cat(targets)
-        accuracy = self.fit(model, pooled, targets, batch_size)
+            views = clean_views(model, (pseudo_collate(samples[start:start + batch_size])
+                                        for start in range(0, len(samples), batch_size)))
+        targets = views['target']
+        accuracy = self.fit(model, views['pooled'], targets, batch_size)
         print_log(f'LossModuleFitHook: fit the loss prediction module on the {len(targets)} '
                   f'labeled images through the evaluation pipeline ({self.epochs} epochs); '
                   f'its ranking accuracy on them: {accuracy:.3f}.', logger='current')
@@ -75,6 +70,28 @@ class LossModuleFitHook(Hook):
         return fit_head(model.loss_prediction_head, model.loss_prediction_loss, pooled, targets,
                         batch_size, epochs=self.epochs, lr=self.lr, reset=self.reset,
                         seed=self.seed)
+
+
+def clean_views(model, batches: Iterable[dict], uncertainty: bool = False) -> dict:
+    """Each sample of ``batches`` (collated, not yet preprocessed) as evaluation sees it
+    (:meth:`LearningLoss.clean_view`): ``pooled`` tapped maps (one tensor a tap), its real
+    ``target`` loss and, if ``uncertainty``, the entropy strategy's score; samples whose real
+    loss is not finite are left out."""
+    pooled, targets, entropy = [], [], []
+    with torch.no_grad():
+        for data in batches:
+            data = model.data_preprocessor(data, False)
+            maps, target = model.clean_view(data['inputs'], data['data_samples'])
+            pooled.append(maps)
+            targets.append(target.float())
+            if uncertainty:
+                out = model.score(data['inputs'], data['data_samples'], needs=('uncertainty', ))
+                entropy.append(out['uncertainty'].float())
+    targets = torch.cat(targets)
+    finite = torch.isfinite(targets)
+    return dict(pooled=[torch.cat(maps)[finite] for maps in zip(*pooled)],
+                target=targets[finite],
+                uncertainty=torch.cat(entropy)[finite] if uncertainty else None)
 
 
 def fit_head(head, criterion, pooled: List[Tensor], targets: Tensor, batch_size: int,

@@ -38,31 +38,10 @@ def find_config(run_dir: str) -> str:
     return configs[0]
 
 
-@torch.no_grad()
-def clean_views(model, loader, uncertainty: bool = True) -> dict:
-    """Pooled tapped maps, real losses and (``uncertainty``) the entropy score of every sample
-    of ``loader``, finite real losses only."""
-    model.eval()
-    pooled, targets, entropy = [], [], []
-    for data in loader:
-        data = model.data_preprocessor(data, False)
-        maps, target = model.clean_view(data['inputs'], data['data_samples'])
-        pooled.append(maps)
-        targets.append(target.float())
-        if uncertainty:
-            out = model.score(data['inputs'], data['data_samples'], needs=('uncertainty', ))
-            entropy.append(out['uncertainty'].float())
-    targets = torch.cat(targets)
-    finite = torch.isfinite(targets)
-    return dict(pooled=[torch.cat(maps)[finite] for maps in zip(*pooled)],
-                target=targets[finite],
-                uncertainty=torch.cat(entropy)[finite] if uncertainty else None)
-
-
 def diagnose(model, val: dict, labeled: dict, batch_size: int, epochs: int = 100,
              lr: float = 1e-3, seed: int = 0) -> dict:
-    """The ranking accuracies of the module doc's table from :func:`clean_views` of the val
-    and the labeled images."""
+    """The ranking accuracies of the module doc's table from ``clean_views`` (of
+    ``mmlearnloss.engine.loss_module_fit_hook``) of the val and the labeled images."""
     from mmlearnloss.engine.loss_module_fit_hook import fit_head
     from mmlearnloss.evaluation.ranking_metric import ranking_accuracy
     head, criterion = model.loss_prediction_head, model.loss_prediction_loss
@@ -132,6 +111,7 @@ def main(argv=None):
     from mmlearnloss.active.scoring import pool_loader_cfg
     from mmlearnloss.active.splits import PoolSplitter
     from mmlearnloss.engine import pipeline_transforms
+    from mmlearnloss.engine.loss_module_fit_hook import clean_views
     state_path = osp.join(args.run_dir, 'al_state.json')
     if not osp.isfile(state_path):
         sys.exit(f'loss_proxy_ranking.py: error: no {state_path}; expected a run dir of '
@@ -143,7 +123,7 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model = build_wrapped(cfg)
+    model = build_wrapped(cfg).eval()
     if not hasattr(model, 'clean_view'):
         sys.exit(f'loss_proxy_ranking.py: error: the model is a {type(model).__name__}; '
                  'expected mmlearnloss.LearningLoss.')
@@ -159,9 +139,9 @@ def main(argv=None):
             ids = state['labeled'][:record['num_labeled']]
             loader_cfg, _ = pool_loader_cfg(cfg.val_dataloader, pool, ids, splits,
                                             f'stage_{record["stage"]}_labeled')
-            labeled = clean_views(model, Runner.build_dataloader(loader_cfg), uncertainty=False)
-            result = diagnose(model, clean_views(model, val_loader), labeled, batch_size,
-                              epochs=args.epochs)
+            labeled = clean_views(model, Runner.build_dataloader(loader_cfg))
+            val = clean_views(model, val_loader, uncertainty=True)
+            result = diagnose(model, val, labeled, batch_size, epochs=args.epochs)
             cells = [f'{record["stage"] + 1:>5}', f'{record["num_labeled"]:>6}']
             cells += [f'{result[key]:>{len(title)}.3f}' for key, title in COLUMNS]
             print(' | '.join(cells), flush=True)
