@@ -40,8 +40,7 @@ model = dict(
     loss_prediction_head=dict(in_channels=list(channels)))
 
 # mmdet's ssd300_voc0712 pipelines, with input_size 128; the crop is mmdet's MinIoURandomCrop
-# computed in numpy (the same crops from the same random state, 2.2 instead of 13.7 ms an image
-# here: it was 84% of the data time; python tools/benchmarks/crop_speed.py).
+# computed in numpy: the same crops from the same random state, in a fraction of the time.
 custom_imports = dict(imports=['mmlearnloss', 'mmlearnloss.datasets'], allow_failed_imports=False)
 train_pipeline = [
     dict(type='LoadImageFromFile'),

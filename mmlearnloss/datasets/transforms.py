@@ -21,15 +21,15 @@ def patch_overlaps(patch: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class FastMinIoURandomCrop(MinIoURandomCrop):
-    """mmdet's :class:`MinIoURandomCrop` (SSD's crop), ~6x faster on small images.
+    """mmdet's :class:`MinIoURandomCrop` (SSD's crop), faster on small objects.
 
     mmdet tries up to 50 random patches per IoU threshold and checks each with box structures
     and torch operations on a handful of boxes; with small objects and high thresholds most
-    patches fail, and the trials take most of SSD's data time (13 ms of 15.5 ms per digit scene
-    on this project's CPUs, ``tools/benchmarks/crop_speed.py``). This class runs the same
-    trials on numpy arrays: it draws the same random numbers in the same order and returns the
-    same crop, image and annotations as mmdet's transform (``tests/test_fast_crop.py`` compares
-    them sample by sample). Arguments are mmdet's.
+    patches fail, and the trials take most of SSD's data time (README, "Detection on real
+    pixels"; ``tools/benchmarks/crop_speed.py``). This class runs the same trials on numpy
+    arrays: it draws the same random numbers in the same order and returns the same crop,
+    image and annotations as mmdet's transform (``tests/test_fast_crop.py`` compares them
+    sample by sample). Arguments are mmdet's.
     """
 
     @autocast_box_type()
