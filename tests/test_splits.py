@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import pickle
+from contextlib import contextmanager
 from importlib import import_module
 
 import numpy as np
@@ -11,8 +12,10 @@ import pytest
 from PIL import Image
 
 from mmlearnloss.active.splits import PoolSplitter
-from mmlearnloss.annotation.formats import (COCOSplitWriter, IndexSplitWriter, JsonListSplitWriter,
-                                            VOCSplitWriter, build_split_writer)
+from mmlearnloss.annotation.formats import (BaseSplitWriter, COCOSplitWriter, IndexSplitWriter,
+                                            JsonListSplitWriter, VOCSplitWriter, build_split_writer,
+                                            supported_datasets)
+from mmlearnloss.registry import TASK_UTILS
 
 VOC_IMAGES = {'VOC2007': ['000005', '000007', '000009'], 'VOC2012': ['2008_000001', '2008_000002']}
 VAL_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]
@@ -337,6 +340,36 @@ def test_build_split_writer_names_the_supported_types_for_an_unknown_one(mpii_ro
         build_split_writer(pose_coco)
     assert "'mmpose.CocoDataset'" in str(info.value)
     assert 'VOCDataset' in str(info.value) and 'CIFAR10' in str(info.value)
+
+
+class ToyDataset:
+    """A dataset type no built-in writer knows."""
+
+
+class ToySplitWriter(BaseSplitWriter):
+    supports = ('toy datasets', )
+
+    @classmethod
+    def serves(cls, dataset_cls, dataset_cfg):
+        return dataset_cls is not None and issubclass(dataset_cls, ToyDataset)
+
+
+@contextmanager
+def registered(writer_cls):
+    TASK_UTILS.register_module(module=writer_cls)
+    try:
+        yield
+    finally:
+        TASK_UTILS.module_dict.pop(writer_cls.__name__)
+
+
+def test_a_registered_writer_serves_its_datasets_before_the_fallback_writers():
+    leaf = dict(type=ToyDataset, pipeline=[])  # no ann_file: IndexSplitWriter takes it
+    assert type(build_split_writer(leaf)) is IndexSplitWriter
+    with registered(ToySplitWriter):
+        assert type(build_split_writer(leaf)) is ToySplitWriter
+        assert 'toy datasets -> ToySplitWriter' in supported_datasets()
+    assert type(build_split_writer(leaf)) is IndexSplitWriter
 
 
 # -- Bad input -----------------------------------------------------------------------------------

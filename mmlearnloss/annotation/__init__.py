@@ -6,8 +6,8 @@
   manual oracle).
 - ``label_studio/``: the same through a Label Studio server (import tasks, exports read back).
 """
-from .formats import (SUPPORTED_DATASETS, BaseSplitWriter, COCOSplitWriter, IndexSplitWriter,
-                      JsonListSplitWriter, ReturnedAnnotations, VOCSplitWriter, build_split_writer)
+from .formats import (BaseSplitWriter, COCOSplitWriter, IndexSplitWriter, JsonListSplitWriter,
+                      ReturnedAnnotations, VOCSplitWriter, build_split_writer, supported_datasets)
 from .label_studio import (LabelStudioClient, LabelStudioError, LabelStudioOracle, build_oracle,
                            collect_returned, import_tasks, labeling_config, returned_from_export,
                            write_import_files)
@@ -16,7 +16,7 @@ from .query import (Returned, ReturnedAnnotationError, apply_returned, check_ret
 
 __all__ = [
     'BaseSplitWriter', 'ReturnedAnnotations', 'VOCSplitWriter', 'COCOSplitWriter',
-    'JsonListSplitWriter', 'IndexSplitWriter', 'build_split_writer', 'SUPPORTED_DATASETS',
+    'JsonListSplitWriter', 'IndexSplitWriter', 'build_split_writer', 'supported_datasets',
     'write_query', 'read_query', 'check_returned', 'merge_returned', 'apply_returned', 'Returned',
     'ReturnedAnnotationError', 'labeling_config', 'import_tasks', 'write_import_files',
     'returned_from_export', 'LabelStudioClient', 'LabelStudioError', 'LabelStudioOracle',

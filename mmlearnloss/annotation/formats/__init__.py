@@ -1,7 +1,8 @@
 """Split writers: restrict a training dataset to given sample ids, in the dataset's own format.
 
 One module per annotation format, one interface (:class:`BaseSplitWriter`, in ``base.py``).
-Writers (all in ``TASK_UTILS``; :func:`build_split_writer` picks one by dataset type):
+Writers (all in ``TASK_UTILS``; :func:`build_split_writer` picks the first, by ``priority``, that
+``serves`` a dataset; another format is one more registered writer):
 
 - :class:`VOCSplitWriter`: ImageSets/Main txt; id ``'VOC2007/000005'`` (folder/image id).
 - :class:`COCOSplitWriter`: COCO json; id ``str(image id)``.
@@ -15,7 +16,7 @@ by the active loop's ``PoolSplitter``, one writer per leaf dataset; the query an
 take it as a :class:`SplitPool`.
 """
 from .base import BaseSplitWriter, ReturnedAnnotations, SplitPool
-from .builder import SUPPORTED_DATASETS, build_split_writer
+from .builder import build_split_writer, split_writers, supported_datasets
 from .coco import COCOSplitWriter
 from .index import IndexSplitWriter
 from .json_list import JsonListSplitWriter
@@ -23,5 +24,6 @@ from .voc import VOCSplitWriter
 
 __all__ = [
     'BaseSplitWriter', 'ReturnedAnnotations', 'SplitPool', 'VOCSplitWriter', 'COCOSplitWriter',
-    'JsonListSplitWriter', 'IndexSplitWriter', 'build_split_writer', 'SUPPORTED_DATASETS'
+    'JsonListSplitWriter', 'IndexSplitWriter', 'build_split_writer', 'split_writers',
+    'supported_datasets'
 ]

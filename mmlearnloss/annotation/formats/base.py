@@ -60,7 +60,10 @@ class BaseSplitWriter:
 
     Subclasses implement :meth:`_load_ids`, :meth:`_render` and :meth:`_point_cfg_at`, and set
     :attr:`extension` and :attr:`tag` (part of the written file name, so that the leaves of a
-    concatenation get different files).
+    concatenation get different files). Registered in ``TASK_UTILS``, a writer says which datasets
+    it splits (:meth:`serves`, :attr:`priority`, :attr:`supports`) and
+    :func:`~mmlearnloss.annotation.formats.build_split_writer` finds it: a new format is one new
+    class.
 
     Args:
         dataset_cfg (dict): Config of one (leaf) dataset, e.g. ``dict(type='VOCDataset',
@@ -68,6 +71,24 @@ class BaseSplitWriter:
     """
 
     extension = '.json'
+    #: The order in which ``build_split_writer`` asks the registered writers whether they
+    #: :meth:`serve <serves>` a dataset, lowest first. Those that serve datasets by their files
+    #: rather than their type (OpenMMLab 2.0 json, no annotation file) come last, so that a
+    #: writer for a dataset type is asked before them.
+    priority = 50
+    #: What the writer serves, one line each, for the message of a dataset no writer serves.
+    supports: Tuple[str, ...] = ()
+
+    @classmethod
+    def serves(cls, dataset_cls: Optional[type], dataset_cfg: dict) -> bool:
+        """Whether this writer splits the dataset of ``dataset_cfg``.
+
+        Args:
+            dataset_cls (type, optional): The class of ``dataset_cfg['type']``; None where no
+                registry knows the type (its framework is not installed).
+            dataset_cfg (dict): Config of one (leaf) dataset.
+        """
+        return False
 
     def __init__(self, dataset_cfg: dict) -> None:
         if not isinstance(dataset_cfg, Mapping) or 'type' not in dataset_cfg:
@@ -279,6 +300,14 @@ def _resolve_dataset_class(dataset_type) -> Optional[type]:
         if isinstance(cls, type):
             return cls
     return None
+
+
+def _type_names(dataset_cls: Optional[type], dataset_cfg: dict) -> Set[str]:
+    """The class names of the dataset's type and its bases; the type's own name where its class
+    is unknown."""
+    if dataset_cls is not None:
+        return {klass.__name__ for klass in dataset_cls.__mro__}
+    return {type_name(dataset_cfg['type'])}
 
 
 def _local_abs(path: str) -> str:

@@ -4,7 +4,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmlearnloss.registry import TASK_UTILS
-from .base import BaseSplitWriter, ReturnedAnnotations, _hash, _local_abs
+from .base import BaseSplitWriter, ReturnedAnnotations, _hash, _local_abs, _type_names
 
 __all__ = ['COCOSplitWriter']
 
@@ -17,6 +17,15 @@ class COCOSplitWriter(BaseSplitWriter):
     ``images`` list, which the written file follows; every other top-level key (``categories``,
     ``info``, ``licenses``...) is kept as it is.
     """
+
+    priority = 20
+    supports = ('mmdet CocoDataset and its subclasses', )
+
+    @classmethod
+    def serves(cls, dataset_cls, dataset_cfg):
+        names = _type_names(dataset_cls, dataset_cfg)
+        # mmpose has a CocoDataset too, whose samples are persons, not images.
+        return 'CocoDataset' in names and 'BaseCocoStyleDataset' not in names
 
     def __init__(self, dataset_cfg: dict) -> None:
         super().__init__(dataset_cfg)

@@ -5,7 +5,7 @@ from typing import List
 
 from mmlearnloss.registry import TASK_UTILS
 from mmlearnloss.utils import type_name
-from .base import _FRAMEWORK_SCOPES, BaseSplitWriter, _resolve_dataset_class
+from .base import _FRAMEWORK_SCOPES, BaseSplitWriter, _resolve_dataset_class, _type_names
 
 __all__ = ['IndexSplitWriter']
 
@@ -22,6 +22,15 @@ class IndexSplitWriter(BaseSplitWriter):
     Building the ids needs the dataset's length, so :meth:`sample_ids` builds the dataset once
     (with an empty pipeline).
     """
+
+    # Asked last: it also serves any dataset without an annotation file.
+    priority = 80
+    supports = ('CIFAR10, CIFAR100, MNIST and other datasets without ann_file', )
+
+    @classmethod
+    def serves(cls, dataset_cls, dataset_cfg):
+        return bool({'CIFAR10', 'MNIST'} & _type_names(dataset_cls, dataset_cfg)) or \
+            not dataset_cfg.get('ann_file')
 
     def __init__(self, dataset_cfg: dict) -> None:
         super().__init__(dataset_cfg)

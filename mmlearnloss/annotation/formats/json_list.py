@@ -4,7 +4,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmlearnloss.registry import TASK_UTILS
-from .base import BaseSplitWriter, ReturnedAnnotations, _hash, _local_abs
+from .base import BaseSplitWriter, ReturnedAnnotations, _hash, _local_abs, _type_names
 
 __all__ = ['JsonListSplitWriter']
 
@@ -19,6 +19,20 @@ class JsonListSplitWriter(BaseSplitWriter):
     - OpenMMLab 2.0 (``{'metainfo': ..., 'data_list': [...]}``): id is the index in
       ``data_list``; ``metainfo`` is kept.
     """
+
+    # After the writers of dataset types: any dataset reading OpenMMLab 2.0 json is served here.
+    priority = 70
+    supports = ('mmpose MpiiDataset',
+                'datasets reading OpenMMLab 2.0 json (mmengine BaseDataset.load_data_list)')
+
+    @classmethod
+    def serves(cls, dataset_cls, dataset_cfg):
+        if 'MpiiDataset' in _type_names(dataset_cls, dataset_cfg):
+            return True
+        from mmengine.dataset import BaseDataset
+        return (dataset_cls is not None
+                and getattr(dataset_cls, 'load_data_list', None) is BaseDataset.load_data_list
+                and str(dataset_cfg.get('ann_file') or '').endswith('.json'))
 
     def __init__(self, dataset_cfg: dict) -> None:
         super().__init__(dataset_cfg)

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Dict, List, Optional, Sequence, Set
 
 from mmlearnloss.registry import TASK_UTILS
-from .base import BaseSplitWriter, ReturnedAnnotations, _local_abs, _resolve_dataset_class
+from .base import (BaseSplitWriter, ReturnedAnnotations, _local_abs, _resolve_dataset_class,
+                   _type_names)
 
 __all__ = ['VOCSplitWriter', 'voc_annotation_xml']
 
@@ -22,6 +23,12 @@ class VOCSplitWriter(BaseSplitWriter):
     """
 
     extension = '.txt'
+    priority = 10
+    supports = ('VOCDataset and other mmdet XMLDataset subclasses', )
+
+    @classmethod
+    def serves(cls, dataset_cls, dataset_cfg):
+        return bool({'XMLDataset', 'VOCDataset'} & _type_names(dataset_cls, dataset_cfg))
 
     def __init__(self, dataset_cfg: dict) -> None:
         super().__init__(dataset_cfg)
