@@ -27,3 +27,7 @@ PER_SAMPLE = Registry('per-sample loss', scope='mmlearnloss',
 #: Who labels the selected samples (``train_cfg.oracle``): the dataset itself, annotators given
 #: query folders, a Label Studio project (``mmlearnloss.annotation.oracles``).
 ORACLES = Registry('oracle', scope='mmlearnloss', locations=['mmlearnloss.annotation.oracles'])
+#: How Label Studio labels the samples of a split writer's dataset (boxes, joints, classes),
+#: picked for a training pool by its writers (``mmlearnloss.annotation.label_studio.formats``).
+LABEL_STUDIO_FORMATS = Registry('label studio format', scope='mmlearnloss',
+                                locations=['mmlearnloss.annotation.label_studio.formats'])

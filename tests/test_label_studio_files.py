@@ -6,16 +6,21 @@ import os.path as osp
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from conftest import ROOT, build_model, config_path
 from mmlearnloss.active.splits import PoolSplitter
+from mmlearnloss.annotation.formats import IndexSplitWriter
+from mmlearnloss.annotation.label_studio.formats import (ChoicesFormat, LabelStudioFormat,
+                                                         label_studio_format)
 from mmlearnloss.annotation.label_studio.oracle import build_oracle
 from mmlearnloss.annotation.label_studio.tasks import (import_tasks, labeling_config,
                                                        returned_from_export, write_import_files)
 from mmlearnloss.annotation.query import ReturnedAnnotationError, apply_returned, write_query
+from mmlearnloss.registry import LABEL_STUDIO_FORMATS
 from mmlearnloss.testing.mpii import make_mpii
 from mmlearnloss.testing.voc import VOC_CLASSES, make_voc, voc_xml
 
@@ -376,3 +381,35 @@ def test_mpii_joints_round_trip_to_the_same_coordinates(mpii_pool, tmp_path):
     assert returned['joints'][:3] == [[0, 0], [192, 192], [37, 150]]
     assert returned['joints'] == [pytest.approx(j, abs=1e-3) for j in joints]
     assert returned['joints_vis'] == [1] * 16
+
+
+# -- Picking the format of a pool ----------------------------------------------------------------
+
+
+def cifar_pool():
+    """A pool whose writer splits by index: no annotation file Label Studio could fill."""
+    return SimpleNamespace(writers=[IndexSplitWriter(dict(type='CIFAR10', data_root='cifar10'))])
+
+
+def test_a_pool_no_format_serves_is_refused_naming_the_supported_formats():
+    with pytest.raises(ValueError, match=r"cannot label \[.CIFAR10\(data_root='cifar10'.*"
+                       r'supported are VOC \(boxes\), COCO \(boxes\), MPII json \(joints\), '
+                       r'OpenMMLab 2.0 json with gt_label \(classes\)'):
+        label_studio_format(cifar_pool())
+
+
+class IndexChoicesFormat(ChoicesFormat):
+    supports = 'index-split datasets (classes)'
+
+    @classmethod
+    def serves(cls, writer):
+        return isinstance(writer, IndexSplitWriter)
+
+
+def test_a_registered_format_serves_the_writers_it_names():
+    LABEL_STUDIO_FORMATS.register_module(module=IndexChoicesFormat)
+    try:
+        adapter = label_studio_format(cifar_pool())
+    finally:
+        LABEL_STUDIO_FORMATS.module_dict.pop('IndexChoicesFormat')
+    assert type(adapter) is IndexChoicesFormat and isinstance(adapter, LabelStudioFormat)

@@ -4,8 +4,11 @@ Each format gives the labeling config's control tag (``RectangleLabels`` of the 
 for detection (VOC, COCO), ``KeyPointLabels`` with the joints for MPII, ``Choices`` for
 classification (OpenMMLab 2.0 json with ``gt_label``)), turns a plain prediction into Label Studio
 result items (the pre-annotation), and turns an annotation's result items back into the sample's
-entry in the dataset's format and the returned files of a query. :func:`label_studio_format` picks
-the format of a pool. It reads the dataset only through the split writers' public methods.
+entry in the dataset's format and the returned files of a query. Each format says which split
+writers it :meth:`~LabelStudioFormat.serves`; :func:`label_studio_format` picks the registered
+format (:data:`~mmlearnloss.registry.LABEL_STUDIO_FORMATS`) that serves a pool's writers, so
+another format is one more registered class. It reads the dataset only through the split writers'
+public methods.
 
 Boxes. A Label Studio rectangle is continuous: ``x``, ``y``, ``width``, ``height`` in percent of
 ``original_width`` / ``original_height``, from the top-left corner of the first pixel (0) to the
@@ -30,8 +33,10 @@ import shutil
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import quoteattr
 
+from mmlearnloss.registry import LABEL_STUDIO_FORMATS
 from mmlearnloss.utils import atomic_write_text
-from ..formats import COCOSplitWriter, JsonListSplitWriter, SplitPool, VOCSplitWriter
+from ..formats import (BaseSplitWriter, COCOSplitWriter, JsonListSplitWriter, SplitPool,
+                       VOCSplitWriter)
 from ..formats.voc import voc_annotation_xml
 from ..query import RETURNED_DIR
 
@@ -57,6 +62,13 @@ class LabelStudioFormat:
 
     #: Label Studio result type this format reads and writes.
     result_type = ''
+    #: What the format labels, for the message of a pool that no format serves.
+    supports = ''
+
+    @classmethod
+    def serves(cls, writer: BaseSplitWriter) -> bool:
+        """Whether this format labels the samples of ``writer``'s dataset."""
+        return False
 
     def __init__(self, pool: SplitPool) -> None:
         self.pool = pool
@@ -163,10 +175,16 @@ class BoxesFormat(LabelStudioFormat):
         return boxes, None
 
 
+@LABEL_STUDIO_FORMATS.register_module()
 class VOCBoxesFormat(BoxesFormat):
     """VOC XMLs: 1-based inclusive pixel boxes, read by mmdet minus 1."""
 
     edge = 1
+    supports = 'VOC (boxes)'
+
+    @classmethod
+    def serves(cls, writer):
+        return isinstance(writer, VOCSplitWriter)
 
     def labels(self) -> List[str]:
         return list(self.pool.writers[0].classes())
@@ -195,8 +213,15 @@ class VOCBoxesFormat(BoxesFormat):
                 atomic_write_text(self._returned_path(query_dir, leaf), f.read())
 
 
+@LABEL_STUDIO_FORMATS.register_module()
 class COCOBoxesFormat(BoxesFormat):
     """COCO json: continuous ``[x, y, w, h]`` boxes, read by mmdet as ``[x, y, x + w, y + h]``."""
+
+    supports = 'COCO (boxes)'
+
+    @classmethod
+    def serves(cls, writer):
+        return isinstance(writer, COCOSplitWriter)
 
     def labels(self) -> List[str]:
         return [c['name'] for c in self.pool.writers[0].categories()]
@@ -230,10 +255,16 @@ class COCOBoxesFormat(BoxesFormat):
         atomic_write_text(self._returned_path(query_dir, leaf), json.dumps(coco))
 
 
+@LABEL_STUDIO_FORMATS.register_module()
 class KeypointsFormat(LabelStudioFormat):
     """MPII json list (mmpose): ``KeyPointLabels`` with the 16 joints; one task per person."""
 
     result_type = 'keypointlabels'
+    supports = 'MPII json (joints)'
+
+    @classmethod
+    def serves(cls, writer):
+        return isinstance(writer, JsonListSplitWriter) and writer.is_mpii()
 
     def labels(self) -> List[str]:
         return list(MPII_JOINTS)
@@ -289,10 +320,16 @@ class KeypointsFormat(LabelStudioFormat):
                               json.dumps([entries[i] for i in leaf['ids']]))
 
 
+@LABEL_STUDIO_FORMATS.register_module()
 class ChoicesFormat(LabelStudioFormat):
     """Classification (OpenMMLab 2.0 json with ``gt_label``): ``Choices`` of the classes."""
 
     result_type = 'choices'
+    supports = 'OpenMMLab 2.0 json with gt_label (classes)'
+
+    @classmethod
+    def serves(cls, writer):
+        return isinstance(writer, JsonListSplitWriter) and not writer.is_mpii()
 
     def labels(self) -> List[str]:
         metainfo = self.pool.writers[0].metainfo()
@@ -335,29 +372,19 @@ class ChoicesFormat(LabelStudioFormat):
 
 
 def label_studio_format(pool: SplitPool) -> LabelStudioFormat:
-    """The adapter for the pool's annotation format.
+    """The adapter for the pool's annotation format: the registered format that serves every
+    writer of the pool.
 
     Raises:
         ValueError: the pool has no format Label Studio can label here (CIFAR's pickled batches,
             leaves of different formats).
     """
-    kinds = set()
-    for writer in pool.writers:
-        if isinstance(writer, VOCSplitWriter):
-            kinds.add(VOCBoxesFormat)
-        elif isinstance(writer, COCOSplitWriter):
-            kinds.add(COCOBoxesFormat)
-        elif isinstance(writer, JsonListSplitWriter) and writer.is_mpii():
-            kinds.add(KeypointsFormat)
-        elif isinstance(writer, JsonListSplitWriter):
-            kinds.add(ChoicesFormat)
-        else:
-            kinds.add(None)
+    formats = list(LABEL_STUDIO_FORMATS.module_dict.values())
+    kinds = {next((f for f in formats if f.serves(writer)), None) for writer in pool.writers}
     if len(kinds) != 1 or None in kinds:
         raise ValueError(f'Label Studio cannot label {[w.describe() for w in pool.writers]}: '
-                         'supported are VOC and COCO (boxes), MPII json (joints) and OpenMMLab '
-                         '2.0 json with gt_label (classes), one format per pool. Use '
-                         "oracle='simulated' or 'manual'.")
+                         f'supported are {", ".join(f.supports for f in formats)}, one format '
+                         "per pool. Use oracle='simulated' or 'manual'.")
     return kinds.pop()(pool)
 
 
