@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mmlearnloss.active import strategies
-from mmlearnloss.active.strategies import (BaseStrategy, CoresetStrategy, EntropyStrategy,
+from mmlearnloss.active.strategies import (BaseStrategy, CoresetStrategy,
+                                           DiverseLearningLossStrategy, EntropyStrategy,
                                            LearningLossStrategy, RandomStrategy, build_strategy,
                                            k_center_greedy)
 from mmlearnloss.registry import TASK_UTILS
@@ -265,6 +266,24 @@ def test_build_strategy_by_cfg(cfg):
 def test_strategies_are_registered_in_task_utils():
     strategy = TASK_UTILS.build(dict(type='mmlearnloss.CoresetStrategy'))
     assert isinstance(strategy, CoresetStrategy)
+
+
+@pytest.mark.parametrize('name, strategy_cls', [
+    ('random', RandomStrategy),
+    ('entropy', EntropyStrategy),
+    ('coreset', CoresetStrategy),
+    ('learning_loss', LearningLossStrategy),
+    ('diverse_learning_loss', DiverseLearningLossStrategy),
+])
+def test_short_names_are_registered_names_and_name_the_strategy(name, strategy_cls):
+    assert TASK_UTILS.get(name) is strategy_cls
+    assert TASK_UTILS.build(dict(type=f'mmlearnloss.{name}')).name == name
+
+
+def test_build_strategy_finds_the_short_names_under_another_default_scope():
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        assert type(build_strategy(dict(type='coreset', device='cpu'))) is CoresetStrategy
 
 
 def test_build_strategy_returns_a_strategy_instance_as_is():

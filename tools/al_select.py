@@ -110,17 +110,18 @@ def choose_strategy(cfg: Config, name: Optional[str]):
 
 
 def registered_strategies() -> List[str]:
-    """The names ``build_strategy`` takes: the short names, the strategy classes of mmlearnloss,
-    and ``scope.Class`` for those other packages (a config's custom_imports) register."""
+    """The names ``build_strategy`` takes: those of mmlearnloss's strategies (short and class
+    names), and ``scope.Name`` for those other packages (a config's custom_imports) register."""
     from mmengine.registry import TASK_UTILS
 
-    from mmlearnloss.active.strategies import STRATEGY_NAMES, BaseStrategy
-    names = sorted(STRATEGY_NAMES)
+    from mmlearnloss.active.strategies import BaseStrategy
+    names = []
     for registry in [TASK_UTILS, *TASK_UTILS.children.values()]:
-        for class_name, cls in sorted(registry.module_dict.items()):
+        for name, cls in sorted(registry.module_dict.items()):
             if isinstance(cls, type) and issubclass(cls, BaseStrategy):
-                own = registry.scope in ('mmlearnloss', 'mmengine')  # build_strategy adds the scope
-                names.append(class_name if own else f'{registry.scope}.{class_name}')
+                # build_strategy looks names up in mmlearnloss's registry, then its parent's.
+                own = registry.scope in ('mmlearnloss', 'mmengine')
+                names.append(name if own else f'{registry.scope}.{name}')
     return names
 
 

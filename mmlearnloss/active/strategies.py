@@ -16,15 +16,16 @@ records with the selection.
 Selection is deterministic: ties go to the sample that comes first in ``pool_ids`` and the only
 randomness comes from a generator seeded with ``seed``, never from the global RNG.
 
-Configs reach the strategies as ``strategy=dict(type='mmlearnloss.LearningLossStrategy')``;
-:func:`build_strategy` also takes the short names ``'random'``, ``'entropy'``, ``'coreset'`` and
-``'learning_loss'``.
+Each strategy is registered in ``TASK_UTILS`` under its class name and the short name configs use
+(``'random'``, ``'entropy'``, ``'coreset'``, ``'learning_loss'``, ``'diverse_learning_loss'``):
+``strategy='learning_loss'`` or ``strategy=dict(type='mmlearnloss.LearningLossStrategy')``, built
+by :func:`build_strategy`.
 """
 import logging
 import math
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Dict, Hashable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Hashable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from mmlearnloss.registry import TASK_UTILS
 __all__ = [
     'BaseStrategy', 'RandomStrategy', 'TopScoreStrategy', 'EntropyStrategy', 'LearningLossStrategy',
     'CoresetStrategy', 'DiverseLearningLossStrategy', 'k_center_greedy', 'resolve_device',
-    'build_strategy', 'STRATEGY_NAMES'
+    'build_strategy'
 ]
 
 ValuesLike = Union[Tensor, np.ndarray, Sequence[float]]
@@ -123,15 +124,18 @@ class BaseStrategy:
 
     @property
     def name(self) -> str:
-        """Short name (``'learning_loss'``...) for logs and result files; the class name else."""
-        by_class = {cls: short for short, cls in STRATEGY_NAMES.items()}
-        return by_class.get(type(self).__name__, type(self).__name__)
+        """Short name (``'learning_loss'``...) for logs and result files: the name the class is
+        registered under besides its own; the class name else."""
+        cls = type(self)
+        short = [name for name, registered in TASK_UTILS.module_dict.items()
+                 if registered is cls and name != cls.__name__]
+        return short[0] if short else cls.__name__
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(needs={self.needs!r}, needs_labeled={self.needs_labeled})'
 
 
-@TASK_UTILS.register_module()
+@TASK_UTILS.register_module(name=['RandomStrategy', 'random'])
 class RandomStrategy(BaseStrategy):
     """Label ``k`` pool samples drawn uniformly without replacement (the paper's baseline)."""
 
@@ -154,7 +158,7 @@ class TopScoreStrategy(BaseStrategy):
         return order[:k]
 
 
-@TASK_UTILS.register_module()
+@TASK_UTILS.register_module(name=['EntropyStrategy', 'entropy'])
 class EntropyStrategy(TopScoreStrategy):
     """Label the most uncertain samples: top-k of the ``'uncertainty'`` values.
 
@@ -165,14 +169,14 @@ class EntropyStrategy(TopScoreStrategy):
     needs = 'uncertainty'
 
 
-@TASK_UTILS.register_module()
+@TASK_UTILS.register_module(name=['LearningLossStrategy', 'learning_loss'])
 class LearningLossStrategy(TopScoreStrategy):
     """Label the samples with the highest predicted loss l̂ (Yoo & Kweon, CVPR 2019)."""
 
     needs = 'pred_loss'
 
 
-@TASK_UTILS.register_module()
+@TASK_UTILS.register_module(name=['CoresetStrategy', 'coreset'])
 class CoresetStrategy(BaseStrategy):
     """Core-set selection by k-Center-Greedy on features (Sener & Savarese, ICLR 2018).
 
@@ -209,7 +213,7 @@ class CoresetStrategy(BaseStrategy):
         return f'{type(self).__name__}(device={self.device!r})'
 
 
-@TASK_UTILS.register_module()
+@TASK_UTILS.register_module(name=['DiverseLearningLossStrategy', 'diverse_learning_loss'])
 class DiverseLearningLossStrategy(BaseStrategy):
     """High predicted losses, spread out: k-Center-Greedy among the top predicted losses.
 
@@ -558,18 +562,12 @@ def _as_tensor(values: ValuesLike) -> Tensor:
     return torch.as_tensor(np.asarray(values))
 
 
-#: Short names accepted by :func:`build_strategy`.
-STRATEGY_NAMES: Dict[str, str] = {
-    'random': 'RandomStrategy',
-    'entropy': 'EntropyStrategy',
-    'coreset': 'CoresetStrategy',
-    'learning_loss': 'LearningLossStrategy',
-    'diverse_learning_loss': 'DiverseLearningLossStrategy',
-}
-
-
 def build_strategy(cfg: Union[str, dict, BaseStrategy]) -> BaseStrategy:
-    """Build a strategy from a short name, a config dict or a strategy (returned as is).
+    """Build a strategy from its registered name, a config dict or a strategy (returned as is).
+
+    A name is looked up in mmlearnloss's ``TASK_UTILS`` whatever the default scope (mmdet,
+    mmpose...): a short name, a class name, ``'mmlearnloss.<Name>'``, or ``'<scope>.<Name>'`` of a
+    strategy another package registers.
 
     Examples:
         >>> build_strategy('learning_loss')
@@ -582,22 +580,21 @@ def build_strategy(cfg: Union[str, dict, BaseStrategy]) -> BaseStrategy:
     if isinstance(cfg, str):
         cfg = dict(type=cfg)
     if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise TypeError(f'a strategy is given by a name ({", ".join(STRATEGY_NAMES)}) or a cfg '
+        raise TypeError(f'a strategy is given by a name ({", ".join(_strategy_names())}) or a cfg '
                         f'dict with a "type" key, got {cfg!r}')
-    cfg = dict(cfg)
-    strategy_type = cfg['type']
+    cfg, strategy_type = dict(cfg), cfg['type']
     if isinstance(strategy_type, str):
-        name = strategy_type.split('.')[-1]
-        name = STRATEGY_NAMES.get(name.lower().replace('-', '_'), name)
-        if '.' not in strategy_type or strategy_type.startswith('mmlearnloss.'):
-            if TASK_UTILS.get(name) is None:
-                raise ValueError(f'unknown strategy {strategy_type!r}; known: short names '
-                                 f'{sorted(STRATEGY_NAMES)} or mmlearnloss.<Name> with Name in '
-                                 f'{sorted(STRATEGY_NAMES.values())}')
-            # Scoped, so it also builds while another default scope (mmdet, mmpose...) is active.
-            strategy_type = f'mmlearnloss.{name}'
-        cfg['type'] = strategy_type
+        cfg['type'] = TASK_UTILS.get(strategy_type)
+        if cfg['type'] is None:
+            raise ValueError(f'unknown strategy {strategy_type!r}; known: {_strategy_names()}, '
+                             'also as mmlearnloss.<name>')
     strategy = TASK_UTILS.build(cfg)
     if not isinstance(strategy, BaseStrategy):
-        raise TypeError(f'{cfg["type"]!r} built a {type(strategy).__name__}, not a BaseStrategy')
+        raise TypeError(f'{strategy_type!r} built a {type(strategy).__name__}, not a BaseStrategy')
     return strategy
+
+
+def _strategy_names() -> List[str]:
+    """The names of the strategies registered in mmlearnloss's ``TASK_UTILS``."""
+    return sorted(name for name, cls in TASK_UTILS.module_dict.items()
+                  if isinstance(cls, type) and issubclass(cls, BaseStrategy))
