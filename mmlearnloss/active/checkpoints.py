@@ -6,6 +6,7 @@ import re
 from typing import List, Optional, Tuple
 
 from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from .state import ALState
@@ -32,7 +33,7 @@ class StageCheckpoints:
         names again after the hooks are restarted.
         """
         for hook in hooks:
-            if type(hook).__name__ == 'CheckpointHook':
+            if isinstance(hook, CheckpointHook):
                 hook.filename_tmpl = f'stage_{stage}_epoch_{{}}.pth'
                 if self.keep is not None:
                     hook.max_keep_ckpts = -1

@@ -18,6 +18,7 @@ from mmengine.runner.utils import set_random_seed
 from mmlearnloss.annotation.oracles import Query, build_oracle
 from mmlearnloss.annotation.query import apply_returned
 from mmlearnloss.engine import pipeline_transforms
+from mmlearnloss.evaluation import LossRankingMetric
 from mmlearnloss.registry import LOOPS
 from .checkpoints import StageCheckpoints
 from .dry_run import dry_run_one_batch
@@ -442,7 +443,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         transforms = pipeline_transforms(val_loop.dataloader.dataset)
         model.read_eval_pipeline(transforms)
         metrics = getattr(val_loop.evaluator, 'metrics', [])
-        if not any(type(metric).__name__ == 'LossRankingMetric' for metric in metrics):
+        if not any(isinstance(metric, LossRankingMetric) for metric in metrics):
             return
         if not model.val_target_loss:
             raise ValueError('val_evaluator has LossRankingMetric, but the model computes no '
