@@ -10,6 +10,7 @@ from mmlearnloss.registry import ORACLES
                                                 ('manual', ManualOracle),
                                                 ('label_studio', LabelStudioProjectOracle)])
 def test_the_config_names_build_the_registered_oracles(name, oracle_class):
+    assert ORACLES.get(name) is oracle_class  # a registered name, not an alias table
     assert type(build_oracle(name)) is oracle_class
     assert type(build_oracle(dict(type=name))) is oracle_class
     assert type(build_oracle(dict(type=f'mmlearnloss.{oracle_class.__name__}'))) is oracle_class

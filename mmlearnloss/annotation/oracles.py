@@ -1,7 +1,8 @@
 """Who labels the samples a stage selected: one registered oracle per way of annotating.
 
-``train_cfg.oracle`` names one (``'simulated'``, ``'manual'``, ``'label_studio'``) or gives its
-config (``dict(type='label_studio', url=..., project=...)``, ``dict(type='ManualOracle')``).
+``train_cfg.oracle`` names one (``'simulated'``, ``'manual'``, ``'label_studio'``: each oracle is
+registered under its class name and that short name) or gives its config
+(``dict(type='label_studio', url=..., project=...)``, ``dict(type='ManualOracle')``).
 An oracle labels the selection at once (:class:`SimulatedOracle`: the dataset's own labels) or
 sends it to annotators as a query folder (:func:`~mmlearnloss.annotation.query.write_query`) and
 leaves it pending: the run stops, and on ``al_train.py --resume`` the oracle collects what came
@@ -24,11 +25,7 @@ from .label_studio.oracle import collect_returned, instructions
 from .query import write_query
 
 __all__ = ['Query', 'BaseOracle', 'SimulatedOracle', 'ManualOracle', 'LabelStudioProjectOracle',
-           'ORACLE_NAMES', 'build_oracle']
-
-#: The names ``train_cfg.oracle`` has always taken, and the oracles they are.
-ORACLE_NAMES = dict(simulated='SimulatedOracle', manual='ManualOracle',
-                    label_studio='LabelStudioProjectOracle')
+           'build_oracle']
 
 
 @dataclass
@@ -81,7 +78,7 @@ class BaseOracle:
         raise NotImplementedError(f'{type(self).__name__} leaves no query pending')
 
 
-@ORACLES.register_module()
+@ORACLES.register_module(name=['SimulatedOracle', 'simulated'])
 class SimulatedOracle(BaseOracle):
     """The dataset's own annotations, as in the paper: the selection is labeled at once."""
 
@@ -89,7 +86,7 @@ class SimulatedOracle(BaseOracle):
         return True
 
 
-@ORACLES.register_module()
+@ORACLES.register_module(name=['ManualOracle', 'manual'])
 class ManualOracle(BaseOracle):
     """Annotators working from a query folder: the samples in the dataset's format,
     ``query.csv`` and ``README.txt`` (:func:`~mmlearnloss.annotation.query.write_query`); they
@@ -116,7 +113,7 @@ class ManualOracle(BaseOracle):
         barrier()
 
 
-@ORACLES.register_module()
+@ORACLES.register_module(name=['LabelStudioProjectOracle', 'label_studio'])
 class LabelStudioProjectOracle(ManualOracle):
     """Annotators in a Label Studio project: the query's samples become its tasks,
     pre-annotated with the model's predictions, and their annotations are fetched from it on
@@ -145,7 +142,7 @@ class LabelStudioProjectOracle(ManualOracle):
 
 
 def build_oracle(cfg: Union[str, dict, BaseOracle]) -> BaseOracle:
-    """The oracle of ``train_cfg.oracle``: a name or a config dict of a registered oracle.
+    """The oracle of ``train_cfg.oracle``: the name of a registered oracle or its config dict.
 
     Examples:
         >>> build_oracle('simulated')
@@ -157,12 +154,10 @@ def build_oracle(cfg: Union[str, dict, BaseOracle]) -> BaseOracle:
         return cfg
     cfg = dict(type=cfg) if isinstance(cfg, str) else dict(cfg)
     kind = cfg.pop('type', None)
-    name = str(kind).split('.')[-1]
-    name = ORACLE_NAMES.get(name, name)
-    oracle_class = ORACLES.get(name)
+    oracle_class = ORACLES.get(kind) if isinstance(kind, str) else None
     if oracle_class is None:
-        raise ValueError(f'unknown oracle {kind!r}: train_cfg.oracle is one of '
-                         f'{sorted(ORACLE_NAMES)}, or dict(type=NAME, ...) with NAME one of these '
-                         f'or an oracle registered in mmlearnloss.registry.ORACLES '
-                         f'({sorted(ORACLES.module_dict)}).')
+        raise ValueError(f'unknown oracle {kind!r}: train_cfg.oracle is the name of an oracle '
+                         f'registered in mmlearnloss.registry.ORACLES '
+                         f'({sorted(ORACLES.module_dict)}), or dict(type=NAME, ...) with its '
+                         'settings.')
     return oracle_class(**cfg)
