@@ -16,7 +16,6 @@ from mmlearnloss.active.splits import PoolSplitter
 from mmlearnloss.annotation.formats import IndexSplitWriter
 from mmlearnloss.annotation.label_studio.formats import (ChoicesFormat, LabelStudioFormat,
                                                          label_studio_format)
-from mmlearnloss.annotation.label_studio.oracle import build_oracle
 from mmlearnloss.annotation.label_studio.tasks import (import_tasks, labeling_config,
                                                        returned_from_export, write_import_files)
 from mmlearnloss.annotation.query import ReturnedAnnotationError, apply_returned, write_query
@@ -208,15 +207,6 @@ def test_mpii_export_becomes_the_returned_json_list(mpii_pool, tmp_path):
     assert head['joints'][9] == pytest.approx([96, 20]) and head['joints_vis'][9] == 1
     assert head['joints'][6] == pytest.approx([90, 100]) and sum(head['joints_vis']) == 2
     assert returned.annotations['0']['joints_vis'] == [0] * 15 + [1]
-
-
-def test_oracle_config_refuses_a_token_and_unknown_types():
-    with pytest.raises(ValueError, match='never in the config'):
-        build_oracle(dict(type='label_studio', api_key='secret'))
-    with pytest.raises(ValueError, match="type='label_studio'"):
-        build_oracle(dict(type='cvat'))
-    assert build_oracle('manual') is None
-    assert build_oracle('label_studio').project == 'mmlearnloss'  # for --cfg-options
 
 
 def test_al_select_writes_a_label_studio_import_file(tmp_path):

@@ -8,9 +8,11 @@
 """
 from .formats import (BaseSplitWriter, COCOSplitWriter, IndexSplitWriter, JsonListSplitWriter,
                       ReturnedAnnotations, VOCSplitWriter, build_split_writer, supported_datasets)
-from .label_studio import (LabelStudioClient, LabelStudioError, LabelStudioOracle, build_oracle,
+from .label_studio import (LabelStudioClient, LabelStudioError, LabelStudioOracle,
                            collect_returned, import_tasks, labeling_config, returned_from_export,
                            write_import_files)
+from .oracles import (BaseOracle, LabelStudioProjectOracle, ManualOracle, SimulatedOracle,
+                      build_oracle)
 from .query import (Returned, ReturnedAnnotationError, apply_returned, check_returned,
                     merge_returned, read_query, write_query)
 
@@ -20,5 +22,6 @@ __all__ = [
     'write_query', 'read_query', 'check_returned', 'merge_returned', 'apply_returned', 'Returned',
     'ReturnedAnnotationError', 'labeling_config', 'import_tasks', 'write_import_files',
     'returned_from_export', 'LabelStudioClient', 'LabelStudioError', 'LabelStudioOracle',
-    'build_oracle', 'collect_returned'
+    'collect_returned', 'BaseOracle', 'SimulatedOracle', 'ManualOracle',
+    'LabelStudioProjectOracle', 'build_oracle'
 ]

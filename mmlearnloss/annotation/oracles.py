@@ -20,8 +20,7 @@ from mmengine.logging import print_log
 
 from mmlearnloss.registry import ORACLES
 from .formats import SplitPool
-from .label_studio.oracle import build_oracle as build_label_studio_oracle
-from .label_studio.oracle import collect_returned, instructions
+from .label_studio.oracle import LabelStudioOracle, collect_returned, instructions
 from .query import write_query
 
 __all__ = ['Query', 'BaseOracle', 'SimulatedOracle', 'ManualOracle', 'LabelStudioProjectOracle',
@@ -127,7 +126,10 @@ class LabelStudioProjectOracle(ManualOracle):
     """
 
     def __init__(self, **kwargs) -> None:
-        self.label_studio = build_label_studio_oracle(dict(type='label_studio', **kwargs))
+        if 'api_key' in kwargs or 'token' in kwargs:
+            raise ValueError('Put the Label Studio API token in $LABEL_STUDIO_API_KEY (or the '
+                             'variable named by api_key_env), never in the config.')
+        self.label_studio = LabelStudioOracle(**kwargs)
 
     def send(self, query: Query, written: dict) -> str:
         predictions = query.predict(written['ids'])

@@ -26,7 +26,7 @@ from .formats import FROM_NAME, label_studio_format
 from .tasks import EXPORT_FILE, import_tasks, labeling_config, returned_from_export, task_is_done
 
 __all__ = ['LabelStudioError', 'AnnotationsPending', 'LabelStudioClient', 'LabelStudioOracle',
-           'build_oracle', 'collect_returned']
+           'collect_returned']
 
 #: In a query folder: which server, project and tasks the query went to.
 PROJECT_FILE = 'label_studio.json'
@@ -255,29 +255,6 @@ class LabelStudioOracle:
         export = osp.join(query_dir, RETURNED_DIR, EXPORT_FILE)
         atomic_write_text(export, json.dumps(tasks) + '\n')
         return export
-
-
-def build_oracle(oracle: Union[str, dict]) -> Optional[LabelStudioOracle]:
-    """The Label Studio oracle of ``train_cfg.oracle`` (None for 'simulated' / 'manual').
-
-    ``'label_studio'`` is ``dict(type='label_studio')``: every setting at its default (the
-    server from ``$LABEL_STUDIO_URL``), so ``--cfg-options train_cfg.oracle=label_studio`` works.
-    """
-    if oracle == 'label_studio':
-        oracle = dict(type='label_studio')
-    if isinstance(oracle, str):
-        if oracle not in ('simulated', 'manual'):
-            raise ValueError(f"oracle must be 'simulated', 'manual', 'label_studio' or "
-                             f"dict(type='label_studio', ...), got {oracle!r}")
-        return None
-    cfg = dict(oracle)
-    kind = cfg.pop('type', None)
-    if kind != 'label_studio':
-        raise ValueError(f"oracle dict needs type='label_studio', got type={kind!r}")
-    if 'api_key' in cfg or 'token' in cfg:
-        raise ValueError('Put the Label Studio API token in $LABEL_STUDIO_API_KEY (or the '
-                         'variable named by api_key_env), never in the config.')
-    return LabelStudioOracle(**cfg)
 
 
 def collect_returned(pool: SplitPool, query_dir: str,
