@@ -42,7 +42,7 @@ train_cfg = dict(num_stages=1, initial_size={labels}, query_size={labels},
 """
 
 
-def run(labels: int, epochs: int, seed: int, work_dir: str, threads: int) -> dict:
+def run(labels: int, epochs: int, seed: int, work_dir: str, threads: int, base: str = BASE) -> dict:
     """Train one stage (or reuse a finished run) and return its last stage's metrics."""
     name = f'n{labels}_e{epochs}_s{seed}'
     run_dir = osp.join(work_dir, name)
@@ -51,7 +51,7 @@ def run(labels: int, epochs: int, seed: int, work_dir: str, threads: int) -> dic
         os.makedirs(run_dir, exist_ok=True)
         config = osp.join(work_dir, f'{name}.py')
         with open(config, 'w') as f:
-            f.write(CONFIG.format(base=BASE, epochs=epochs, step=round(0.8 * epochs),
+            f.write(CONFIG.format(base=osp.abspath(base), epochs=epochs, step=round(0.8 * epochs),
                                   stop=round(0.6 * epochs), labels=labels, seed=seed))
         cmd = [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), config,
                '--work-dir', run_dir]
@@ -72,6 +72,8 @@ def main(argv=None):
     parser.add_argument('--labels', type=int, nargs='+', default=[100, 200, 400])
     parser.add_argument('--epochs', type=int, nargs='+', default=[40, 80])
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--config', default=BASE, help='the one-stage runs\' config (default: '
+                        'configs/digit_scenes/ssd_digits_learnloss.py)')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'detection_schedule'))
     args = parser.parse_args(argv)
@@ -79,7 +81,7 @@ def main(argv=None):
     rows = []
     for labels in args.labels:
         for epochs in args.epochs:
-            metrics = run(labels, epochs, args.seed, args.work_dir, args.threads)
+            metrics = run(labels, epochs, args.seed, args.work_dir, args.threads, args.config)
             rows.append((labels, epochs, metrics))
     print('| labels | epochs | mAP | module ranking accuracy (test) |')
     print('|---:|---:|---:|---:|')
