@@ -8,9 +8,8 @@
 """
 from .formats import (BaseSplitWriter, COCOSplitWriter, IndexSplitWriter, JsonListSplitWriter,
                       ReturnedAnnotations, VOCSplitWriter, build_split_writer, supported_datasets)
-from .label_studio import (LabelStudioClient, LabelStudioError, LabelStudioOracle,
-                           collect_returned, import_tasks, labeling_config, returned_from_export,
-                           write_import_files)
+from .label_studio import (LabelStudioClient, LabelStudioError, LabelStudioOracle, collect_returned,
+                           import_tasks, labeling_config, returned_from_export, write_import_files)
 from .oracles import (BaseOracle, LabelStudioProjectOracle, ManualOracle, SimulatedOracle,
                       build_oracle)
 from .query import (Returned, ReturnedAnnotationError, apply_returned, check_returned,
