@@ -3,12 +3,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env label-studio-env lint test demo demo-voc bench bench-summary bench-selection bench-detection clean-env
+.PHONY: env label-studio-env lint test test-slow test-all demo demo-voc bench bench-summary bench-selection bench-detection clean-env
 
 env:
 	@bash tools/install_env.sh $(VENV)
 
-# Label Studio runs from its own environment (never .venv); the oracle tests start a real server.
+# Label Studio runs from its own environment (never .venv); the oracle tests (slow tier) start a
+# real server.
 label-studio-env:
 	@python3 tools/label_studio_server.py setup
 
@@ -17,8 +18,16 @@ lint: env
 	$(PY) -m flake8 .
 	$(PY) -m isort --check-only --diff .
 
-test: env label-studio-env
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+# Two tiers, every non-GPU test between them (README: which tier covers what). The fast one runs
+# on two pytest-xdist workers, a whole file to a worker so that a module's fixture is built once;
+# the slow one runs one test at a time, as its runs start processes of their own.
+test: env
+	$(PY) -m pytest tests -m "not slow and not gpu" -n 2 --dist loadfile $(PYTEST_ARGS)
+
+test-slow: env label-studio-env
+	$(PY) -m pytest tests -m "slow and not gpu" $(PYTEST_ARGS)
+
+test-all: test test-slow
 
 demo: env
 	bash tools/demo.sh $(VENV)

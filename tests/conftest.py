@@ -8,6 +8,11 @@ from contextlib import contextmanager
 # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads made
 # the zoo test 4x slower. Set before torch loads libgomp; subprocesses inherit it.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+# `make test` runs two pytest-xdist workers on the two cores: one thread each, and the runs a
+# test starts (al_train.py subprocesses) inherit one thread too, instead of four competing.
+XDIST_WORKER = 'PYTEST_XDIST_WORKER' in os.environ
+if XDIST_WORKER:
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -16,7 +21,7 @@ from mmengine.registry import MODELS, DefaultScope  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
-torch.set_num_threads(2)
+torch.set_num_threads(1 if XDIST_WORKER else 2)
 
 
 @contextmanager

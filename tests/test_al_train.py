@@ -179,6 +179,7 @@ NARROW = ('model.architecture.backbone.stem_channels=16',
           'model.loss_prediction_head.in_channels=[16,32,64,128]')
 
 
+@pytest.mark.slow  # kill-and-resume: the slow tier (make test-slow)
 def test_resume_after_a_kill_ends_like_an_uninterrupted_run(mini_root, tmp_path):
     options = (*CLS_OPTIONS[1:], 'train_cfg.num_stages=3', 'train_cfg.max_epochs=2',
                'default_hooks.checkpoint.interval=1', *NARROW)

@@ -69,6 +69,7 @@ def test_auto_scale_lr_needs_the_batch_size_the_lr_was_set_for(cwd, tmp_path):
     assert 'Traceback' not in result.stderr
 
 
+@pytest.mark.slow  # runs resumed end to end: the slow tier (make test-slow)
 def test_resume_with_seeds_continues_the_started_seeds_and_starts_the_others(cwd, tmp_path):
     first = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), CONFIG, '--work-dir',
@@ -97,6 +98,7 @@ def test_an_error_raised_inside_a_framework_keeps_its_traceback(cwd, tmp_path):
     assert 'al_train.py: error:' not in result.stderr
 
 
+@pytest.mark.slow  # runs resumed end to end: the slow tier (make test-slow)
 def test_resume_from_a_checkpoint_trains_the_stage_in_progress_on_from_it(cwd, tmp_path):
     options = ('train_cfg.max_epochs=2', 'train_cfg.keep_checkpoints=None',
                'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1')

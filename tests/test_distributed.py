@@ -6,8 +6,13 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, free_port
 from mmlearnloss.testing.cifar import make_cifar10
+
+# The slow tier (make test-slow): two-process runs of al_train.py.
+pytestmark = pytest.mark.slow
 
 OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=20', 'train_cfg.query_size=10',
            'train_cfg.subset_size=None', 'train_cfg.max_epochs=1',

@@ -100,6 +100,10 @@ def test_learning_loss_two_stages_label_exactly_k_and_write_voc_imagesets(voc_ro
     assert all(0 <= r['pascal_voc/mAP'] <= 1 and 0 <= r['learnloss/rank_acc'] <= 1 for r in rows)
 
 
+# Three more Faster R-CNN runs: the slow tier (make test-slow). The learning-loss run above stays
+# fast, as do the strategies on plain tensors (test_strategies.py) and the detectors' entropy
+# (test_zoo_per_sample.py).
+@pytest.mark.slow
 @pytest.mark.parametrize('strategy', ['random', 'entropy', 'coreset'])
 def test_baseline_strategy_selects_k_new_pool_images(voc_root, tmp_path, strategy):
     result = al_train(voc_root, CONFIG, tmp_path, *TINY, 'train_cfg.max_epochs=1',

@@ -13,6 +13,9 @@ from mmlearnloss.models import LearningLoss, LossPredictionLoss
 from mmlearnloss.models.losses import gather_batch, scale_for_ddp_mean
 from toy_models import TinyGrayNet
 
+# The slow tier (make test-slow): two processes, their group on a port found free just before.
+pytestmark = pytest.mark.slow
+
 WORLD = 2
 SIZES = (3, 2)  # ranks hold different numbers of samples, as with a short last batch
 

@@ -149,6 +149,7 @@ def assert_same_run(killed_dir, whole_dir):
     assert labeled == whole_labeled
 
 
+@pytest.mark.slow  # kill-and-resume: the slow tier (make test-slow)
 def test_a_run_killed_three_times_at_random_moments_selects_like_an_uninterrupted_one(
         cwd, capsys):
     """The reported case: one process, 4 stages, a checkpoint every epoch."""
@@ -182,6 +183,7 @@ def test_a_run_killed_three_times_at_random_moments_selects_like_an_uninterrupte
         print(f'\n{kills} kills survived, {time.time() - start:.0f} s; killed after: {after}')
 
 
+@pytest.mark.slow  # kill-and-resume: the slow tier (make test-slow)
 def test_a_two_process_run_killed_within_an_epoch_selects_like_an_uninterrupted_one(
         cwd, capsys):
     """torchrun with two processes (gloo), diff_rank_seed, a checkpoint every iteration: the

@@ -25,6 +25,9 @@ from mmlearnloss.annotation.label_studio.oracle import (LabelStudioClient, Label
 from mmlearnloss.annotation.query import write_query
 from mmlearnloss.testing.voc import make_voc
 
+# The slow tier (make test-slow): a real server, from Label Studio's own environment.
+pytestmark = pytest.mark.slow
+
 OPTIONS = ('train_cfg.num_stages=2', 'train_cfg.initial_size=4', 'train_cfg.query_size=3',
            'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4')
 TIMINGS = {}

@@ -13,6 +13,9 @@ from conftest import free_port
 from mmlearnloss.models import LearningLoss
 from test_zoo_per_sample import DET, Case, build_architecture, make_batch
 
+# The slow tier (make test-slow): two processes, their group on a port found free just before.
+pytestmark = pytest.mark.slow
+
 CONFIG = 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
 
 

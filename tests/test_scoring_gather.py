@@ -3,7 +3,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, free_port
+
+# The slow tier (make test-slow): two processes, their group on a port found free just before.
+pytestmark = pytest.mark.slow
 
 SCRIPT = r'''
 import pickle

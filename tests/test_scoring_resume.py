@@ -132,6 +132,7 @@ runpy.run_path(sys.argv[0], run_name='__main__')
 '''
 
 
+@pytest.mark.slow  # kill-and-resume: the slow tier (make test-slow)
 def test_a_run_killed_while_scoring_resumes_with_the_saved_chunks_and_selects_the_same(
         mini_root, tmp_path):  # noqa: F811
     # 40 samples scored in batches of 10, a chunk each; no dry run, so every score_step call

@@ -18,6 +18,9 @@ from mmlearnloss.testing.cifar import make_cifar10
 from mmlearnloss.testing.mpii import make_mpii
 from mmlearnloss.testing.voc import make_voc
 
+# The slow tier (make test-slow): the shipped full configs, about 5 minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 AL_TRAIN = osp.join(ROOT, 'tools', 'al_train.py')
 EPOCHS = 2  # the kill comes after stage 2's first epoch, the resume trains its second
 # The smallest labeled sets that still pair up for the ranking loss (Faster R-CNN trains 2
