@@ -14,7 +14,8 @@ import torch
 from mmdet.testing import demo_mm_inputs
 
 from conftest import build_model
-from mmlearnloss.models.per_sample import replay_rng, total_loss
+from mmlearnloss.models.per_sample import total_loss
+from mmlearnloss.utils import seeded_rng
 
 
 @pytest.fixture(scope='module')
@@ -38,7 +39,7 @@ def test_alone_in_its_batch_an_image_loss_is_its_replay_under_the_same_draws(mod
     model.train()
     arch = model.architecture
     inputs, samples = batch(model, 1)
-    with torch.no_grad(), replay_rng(0, inputs.device):
+    with torch.no_grad(), seeded_rng(0, inputs.device):
         _, one_pass = model.adapter.loss(arch, inputs, samples)
     with torch.no_grad():
         replayed = model.adapter.replay_each(arch, inputs, samples, arch.extract_feat(inputs))

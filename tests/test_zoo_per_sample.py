@@ -29,10 +29,11 @@ from mmengine.registry import MODELS, DefaultScope
 from mmengine.structures import BaseDataElement
 
 from mmlearnloss.models import FeatureTaps, LearningLoss
-from mmlearnloss.models.per_sample import kept_features, replay_rng, total_loss
+from mmlearnloss.models.per_sample import kept_features, total_loss
 from mmlearnloss.models.per_sample.isolation import (counters, counters_restored,
                                                      training_mode_without_noise)
 from mmlearnloss.models.per_sample.recorders import batch_independent
+from mmlearnloss.utils import seeded_rng
 
 CONFIG_ROOTS = {
     pkg.__name__: os.path.join(os.path.dirname(pkg.__file__), '.mim', 'configs')
@@ -372,7 +373,7 @@ class Zoo:
         losses = []
         with torch.no_grad():
             for i in range(len(samples)):
-                with replay_rng(self.model.adapter.seed, inputs.device), \
+                with seeded_rng(self.model.adapter.seed, inputs.device), \
                         counters_restored(self.arch):
                     losses.append(total_loss(self.arch.loss(inputs[i:i + 1],
                                                             [copy.deepcopy(samples[i])])))
@@ -427,7 +428,7 @@ def test_the_one_pass_leaves_the_framework_batch_loss_and_its_gradients_as_they_
     def step(loss_fn):
         zoo.arch.zero_grad(set_to_none=True)
         with zoo.comparison_mode(), counters_restored(zoo.arch), \
-                replay_rng(zoo.model.adapter.seed, zoo.inputs.device):
+                seeded_rng(zoo.model.adapter.seed, zoo.inputs.device):
             losses = loss_fn()
             total_loss(losses).backward()
         grads = {name: p.grad.clone() for name, p in zoo.arch.named_parameters()

@@ -6,7 +6,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from mmlearnloss.models.per_sample import replay_rng
+from mmlearnloss.utils import seeded_rng
 from .scoring import scoring_autocast
 from .strategies import BaseStrategy
 
@@ -35,7 +35,7 @@ def dry_run_one_batch(runner, labeled_dataloader: Callable, strategy: BaseStrate
     weights = copy.deepcopy(model.state_dict())
     was_training = model.training
     device = next(model.parameters()).device
-    with replay_rng(seed, device):  # every random stream as it was afterwards
+    with seeded_rng(seed, device):  # every random stream as it was afterwards
         try:
             part = 'the training step on one labeled batch'
             optim_wrapper = runner.build_optim_wrapper(copy.deepcopy(runner.cfg.optim_wrapper))

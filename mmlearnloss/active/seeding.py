@@ -12,7 +12,7 @@ from typing import Union
 import torch
 from mmengine.registry import DATASETS
 
-from mmlearnloss.models.per_sample import replay_rng
+from mmlearnloss.utils import seeded_rng
 
 
 def derive_seed(*parts) -> int:
@@ -55,7 +55,7 @@ class SampleSeededDataset:
         epoch_seed = int(self.epoch_seed)
         if epoch_seed < 0:
             return self.dataset[index]
-        with replay_rng(derive_seed(epoch_seed, index), torch.device('cpu')):
+        with seeded_rng(derive_seed(epoch_seed, index), torch.device('cpu')):
             return self.dataset[index]
 
     def __len__(self) -> int:

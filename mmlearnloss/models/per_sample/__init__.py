@@ -5,9 +5,8 @@ paths per framework (:mod:`.one_pass`), the family adapters (:mod:`.families`) a
 strategy's uncertainties (:mod:`.entropy`)."""
 from .adapter import PerSampleAdapter
 from .families import get_adapter
-from .isolation import replay_rng
 from .recorders import kept_features, kept_head_outputs
 from .replay import ReplayAdapter, total_loss
 
 __all__ = ['PerSampleAdapter', 'ReplayAdapter', 'get_adapter', 'kept_features',
-           'kept_head_outputs', 'replay_rng', 'total_loss']
+           'kept_head_outputs', 'total_loss']

@@ -1,53 +1,25 @@
 """What a replay must not change, and the conditions it runs under.
 
-Replays run without gradients, with BatchNorm layers on their running statistics (a batch of
-one has no usable batch statistics: :func:`batch_norms_frozen`), on copies of the buffers
-(:func:`buffers_restored`) and with every random generator seeded (RoI samplers, DINO's
-denoising noise, dropout) and restored after (:func:`replay_rng`), as if their process were the
-whole world (:func:`process_local`): a replay is a function of its sample alone, changes no model
-state and leaves training's random stream as it was. Whatever the loss does to its inputs, the
-batch loss and each replay work on copies of the data samples (:func:`sample_copy`), and each
-replay starts from the counters modules keep in plain attributes as the training step found them
+Replays run without gradients, with BatchNorm layers on their running statistics (a batch of one has
+no usable batch statistics: :func:`batch_norms_frozen`), on copies of the buffers
+(:func:`buffers_restored`) and with every random generator seeded (RoI samplers, DINO's denoising
+noise, dropout) and restored after (:func:`mmlearnloss.utils.seeded_rng`), as if their process were
+the whole world (:func:`process_local`): a replay is a function of its sample alone, changes no
+model state and leaves training's random stream as it was. Whatever the loss does to its inputs, the
+batch loss and each replay work on copies of the data samples (:func:`sample_copy`), and each replay
+starts from the counters modules keep in plain attributes as the training step found them
 (:func:`counters`, DDOD's positives per level). A loss that runs only in training mode, or whose
-heads' forward reads the mode, gets its validation targets replayed in training mode without
-noise (:func:`training_mode_without_noise`, :func:`heads_reading_training`).
+heads' forward reads the mode, gets its validation targets replayed in training mode without noise
+(:func:`training_mode_without_noise`, :func:`heads_reading_training`).
 """
 import inspect
-import random
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Dict, Iterator, List, Optional, Tuple
 
-import numpy as np
-import torch
 import torch.distributed as dist
 from mmengine.structures import BaseDataElement
 from torch import nn
-
-
-@contextmanager
-def replay_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """Run the block with every RNG seeded to ``seed`` and restore the global streams after.
-
-    Random samplers (RPN/RoI ``RandomSampler``, DINO's denoising noise, dropout) then make a
-    replayed loss a function of its sample alone, and training's own random stream is untouched.
-    """
-    devices = []
-    if device.type == 'cuda':
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    np_state, py_state = np.random.get_state(), random.getstate()
-    with torch.random.fork_rng(devices=devices):
-        torch.default_generator.manual_seed(seed)
-        for index in devices:
-            with torch.cuda.device(index):
-                torch.cuda.manual_seed(seed)
-        np.random.seed(seed)
-        random.seed(seed)
-        try:
-            yield
-        finally:
-            np.random.set_state(np_state)
-            random.setstate(py_state)
 
 
 @contextmanager

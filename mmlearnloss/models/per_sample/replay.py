@@ -29,10 +29,11 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from mmlearnloss.registry import PER_SAMPLE
+from mmlearnloss.utils import seeded_rng
 from .adapter import LossDict, PerSampleAdapter, describe, register_hint
 from .batches import batch_sizes, slice_batch
 from .isolation import (batch_norms_frozen, buffers_restored, counters, counters_restored,
-                        heads_reading_training, process_local, replay_rng, sample_copy,
+                        heads_reading_training, process_local, sample_copy,
                         training_mode_without_noise)
 from .one_pass import OnePass
 from .recorders import (batch_independent, extract_feat_as, head_outputs_as, kept_features,
@@ -160,7 +161,7 @@ class ReplayAdapter(PerSampleAdapter):
         found = self.one_pass_for(model)
         if found and found.on_kept_features:
             # seeded as a replay: a head's dropout (MobileNetV3) leaves training's stream alone
-            with head_outputs_as(head_outputs or {}, feats), replay_rng(self.seed, inputs.device):
+            with head_outputs_as(head_outputs or {}, feats), seeded_rng(self.seed, inputs.device):
                 targets = found.on_kept_features(model, feats, data_samples)
             if targets is not None:
                 return targets
@@ -176,7 +177,7 @@ class ReplayAdapter(PerSampleAdapter):
             # sample, under the replay's conditions.
             with extract_feat_as(model, lambda *args, **kwargs: feats), \
                     head_outputs_as(head_outputs or {}, feats), \
-                    replay_rng(self.seed, _device_of(inputs, feats)), \
+                    seeded_rng(self.seed, _device_of(inputs, feats)), \
                     batch_norms_frozen(model), buffers_restored(model), \
                     counters_restored(model), process_local(), one_pass(model) as per_image:
                 model.loss(inputs, [sample_copy(sample) for sample in data_samples])
@@ -203,7 +204,7 @@ class ReplayAdapter(PerSampleAdapter):
                 try:
                     with extract_feat_as(model, lambda *args, **kwargs: sample_feats), \
                             head_outputs_as(head_outputs, sample_feats, i), \
-                            replay_rng(self.seed, device), buffers_restored(model), \
+                            seeded_rng(self.seed, device), buffers_restored(model), \
                             counters_restored(model, start):
                         per_sample.append(total_loss(
                             model.loss(inputs[i:i + 1], [sample_copy(data_samples[i])])))
