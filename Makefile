@@ -52,10 +52,10 @@ bench-selection: env
 	    --out-dir docs/selection_quality
 
 # The paper's detection comparison on the digit scenes: SSD, the paper's recipe, three baselines
-# and the module refit on clean views, x seeds 0 1 2 (about 4 h on 2 cores); table and plots in
+# and the module on score summaries fit on clean views, x seeds 0 1 2 (about 4 h on 2 cores); table and plots in
 # docs/. Confirmation on other seeds: SEEDS="3 4" DETECTION_OUT=docs/selection_quality_detection_34
 SEEDS ?= 0 1 2
-DETECTION_METHODS ?= learnloss random entropy coreset learnloss_refit
+DETECTION_METHODS ?= learnloss random entropy coreset learnloss_scorefit
 DETECTION_OUT ?= docs/selection_quality_detection
 bench-detection: env
 	$(PY) tools/make_digit_scenes.py --out data/digit_scenes

@@ -164,6 +164,36 @@ def test_the_shipped_configs_train_pipeline_gives_128_px_samples_with_their_digi
         assert len(boxes) >= 1 and boxes.min() >= 0 and boxes.max() <= 128
 
 
+@pytest.mark.parametrize('name, widths', [
+    ('ssd_digits_learnloss_headtaps.py', [64, 128, 128, 128, 88, 88, 88, 88]),
+    ('ssd_digits_learnloss_scoretaps.py', [32, 64, 64, 64, 7, 7, 7, 7]),
+    ('ssd_digits_learnloss_scorefit.py', [32, 64, 64, 64, 7, 7, 7, 7]),
+])
+def test_the_module_options_read_the_neck_and_the_head_s_class_logits(dataset, name, widths):
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'digit_scenes', name))
+    import_modules_from_strings(**cfg.custom_imports)
+    for part in cfg.train_dataloader.dataset.dataset.datasets:
+        part.data_root = osp.join(dataset, 'VOCdevkit') + '/'
+    from mmdet.registry import DATASETS
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DATASETS.build(cfg.train_dataloader.dataset)
+        model = MODELS.build(cfg.model)
+    head = model.loss_prediction_head
+    assert [branch[0].in_features for branch in head.branches] == widths
+    np.random.seed(0)
+    batch = pseudo_collate([ds[i] for i in range(2)])
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    before = head.fc.weight.detach().clone()
+    log_vars = model.train_step(batch, optim)
+    assert torch.isfinite(log_vars['loss_pred']) and log_vars['loss_pred'] > 0
+    assert not torch.equal(head.fc.weight, before)  # the module learned from the step
+
+
 def test_test_digits_are_the_fixed_100_per_class_no_pool_image_uses(dataset, digits):
     _, labels = digits
     split = tool.split_digits(labels)

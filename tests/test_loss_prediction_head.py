@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mmlearnloss.models import LossPredictionHead
+from mmlearnloss.models.head import SCORE_FEATURES, score_summary
 
 
 def test_head_maps_several_feature_maps_to_one_scalar_per_sample():
@@ -81,8 +82,50 @@ def test_one_pooling_applies_to_every_map_and_the_paper_s_is_the_default():
     assert LossPredictionHead(in_channels=[2, 3], pooling='max').pooling == ['max', 'max']
 
 
-@pytest.mark.parametrize('pooling', ['median', ['avg'], ['avg', 'sum']])
+@pytest.mark.parametrize('pooling', ['median', ['avg'], ['avg', 'sum'], 'scores',
+                                     dict(type='sum')])
 def test_bad_pooling_says_what_is_allowed(pooling):
-    with pytest.raises(ValueError, match=r"pooling must be one of \('avg', 'max', 'avgmax'\) "
-                                         r"or a list of them, one per tapped map \(2\)"):
+    with pytest.raises(ValueError, match=r"pooling must be one of \('avg', 'max', 'avgmax', "
+                                         r"'scores'\) or a list of them, one per tapped map "
+                                         r"\(2\), got .*; 'scores' is a dict"):
         LossPredictionHead(in_channels=[2, 3], pooling=pooling)
+
+
+def test_score_pooling_summarises_the_detections_of_softmax_class_logits():
+    # 2 priors a location, 2 classes + background (last): a location's 6 channels are
+    # [prior 0: c0, c1, bg, prior 1: c0, c1, bg], as mmdet's SSDHead lays them out.
+    logits = torch.full((2, 6, 2, 2), -20.)
+    logits[:, 2::3] = 20.  # every prior background
+    logits[0, 0, 0, 0], logits[0, 2, 0, 0] = 20., -20.  # image 0: a sure class-0 prior
+    logits[0, 4, 1, 1], logits[0, 5, 1, 1] = 0., 0.  # and a prior split class 1 / background
+    summary = score_summary(logits, num_classes=2)
+    assert summary.shape == (2, SCORE_FEATURES)
+    torch.testing.assert_close(summary[0, :3], torch.tensor([2., 2., 1.]).log1p())  # > .1 .3 .5
+    torch.testing.assert_close(summary[0, 3], torch.tensor(1.5).log1p())  # sum of confidences
+    torch.testing.assert_close(summary[0, 4], torch.tensor(1.5 / 5))  # mean of the top 5
+    torch.testing.assert_close(summary[0, 5], torch.tensor(1.))  # the highest
+    # entropy of the top 5 priors' class distributions, over log 3: 0 but for the split prior
+    torch.testing.assert_close(summary[0, 6], torch.tensor(2.).log() / torch.tensor(3.).log() / 5)
+    torch.testing.assert_close(summary[1], torch.zeros(SCORE_FEATURES), atol=1e-6, rtol=0)
+
+
+def test_score_pooling_of_sigmoid_logits_and_its_branch_width():
+    logits = torch.full((1, 4, 3, 3), -20.)  # 2 priors x 2 classes, sigmoid
+    logits[0, 1, 2, 2] = 20.
+    summary = score_summary(logits, num_classes=2, use_sigmoid=True)
+    torch.testing.assert_close(summary[0, :3], torch.tensor([1., 1., 1.]).log1p())
+    torch.testing.assert_close(summary[0, 5], torch.tensor(1.))
+    scores = dict(type='scores', num_classes=2, use_sigmoid=True)
+    head = LossPredictionHead(in_channels=[8, 4], mid_channels=3, pooling=['avg', scores])
+    assert [b[0].in_features for b in head.branches] == [8, SCORE_FEATURES]
+    assert head([torch.randn(1, 8, 3, 3), logits]).shape == (1,)
+
+
+@pytest.mark.parametrize('scores, message', [
+    (dict(type='scores'), 'takes num_classes'),
+    (dict(type='scores', num_classes=2, sigmoid=True), 'takes num_classes'),
+    (dict(type='scores', num_classes=4), 'a map of 9 channels is not class logits of 4 classes'),
+])
+def test_bad_score_pooling_says_what_is_wrong(scores, message):
+    with pytest.raises(ValueError, match=message):
+        LossPredictionHead(in_channels=[9], pooling=[scores])

@@ -110,6 +110,8 @@ TASKS = {
             'learnloss_combined': 'ssd_digits_learnloss_combined.py',
             'learnloss_refit': 'ssd_digits_learnloss_refit.py',
             'learnloss_headtaps': 'ssd_digits_learnloss_headtaps.py',
+            'learnloss_scoretaps': 'ssd_digits_learnloss_scoretaps.py',
+            'learnloss_scorefit': 'ssd_digits_learnloss_scorefit.py',
         },
         paper_methods=['learnloss', 'random', 'entropy', 'coreset'],
         dataset='digit scenes', data_root='data/digit_scenes',
