@@ -194,6 +194,35 @@ def test_the_module_options_read_the_neck_and_the_head_s_class_logits(dataset, n
     assert not torch.equal(head.fc.weight, before)  # the module learned from the step
 
 
+def test_the_scorefit_recipe_trains_and_fits_its_module_on_the_clean_views(dataset, tmp_path):
+    """ssd_digits_learnloss_scorefit.py through mmengine's Runner (plain training, one epoch):
+    the detector trains, then LossModuleFitHook fits the module on the score summaries and
+    neck maps of the labeled images through the test pipeline."""
+    import re
+
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'digit_scenes',
+                                   'ssd_digits_learnloss_scorefit.py'))
+    root = osp.join(dataset, 'VOCdevkit') + '/'
+    for part in cfg.train_dataloader.dataset.dataset.datasets:
+        part.data_root = root
+    cfg.val_dataloader.dataset.data_root = root
+    cfg.train_dataloader.dataset.times = 1
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=100)
+    cfg.param_scheduler = None
+    cfg.work_dir = str(tmp_path)
+    cfg.randomness = dict(seed=0)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
+        log = f.read()
+    fit = re.search(r'fit the loss prediction module on the (\d+) labeled images .* its ranking '
+                    r'accuracy on them: (\d\.\d+)', log)
+    assert fit and int(fit.group(1)) == 6
+    assert float(fit.group(2)) >= 0.8
+    assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))
+
+
 def test_test_digits_are_the_fixed_100_per_class_no_pool_image_uses(dataset, digits):
     _, labels = digits
     split = tool.split_digits(labels)
