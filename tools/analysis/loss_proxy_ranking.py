@@ -123,6 +123,8 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
+    # layers a checkpoint lacks (a module of another shape, --config) start the same every run
+    torch.manual_seed(0)
     model = build_wrapped(cfg).eval()
     if not hasattr(model, 'clean_view'):
         sys.exit(f'loss_proxy_ranking.py: error: the model is a {type(model).__name__}; '
