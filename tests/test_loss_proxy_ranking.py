@@ -29,8 +29,12 @@ def detector(tmp_path_factory):
     root = make_voc(str(tmp_path_factory.mktemp('voc')), n07=2, n12=2, n_test=6, seed=0)
     cfg = Config.fromfile(config_path(CONFIG))
     cfg.val_dataloader.dataset.data_root = root
+    torch.manual_seed(0)  # the same weights whatever ran before in this process
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = build_wrapped(cfg).eval()  # as the tool builds it from a run's config copy
+        # as a Runner does before training; the tool loads a checkpoint instead. Without it,
+        # SSDNeck's L2Norm weight is uninitialised memory, at times making every loss NaN.
+        model.init_weights()
         loader = Runner.build_dataloader(cfg.val_dataloader)
     model.read_eval_pipeline(pipeline_transforms(loader.dataset))
     return model, loader
