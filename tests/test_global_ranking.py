@@ -73,6 +73,9 @@ def on_one_rank(rank: int, port: int, out_dir: str) -> None:
             loss_pred=losses['loss_pred'].item(), rank_acc=losses['rank_acc'].item(),
             grads=grads(model))
     torch.save(out, f'{out_dir}/rank{rank}.pt')
+    # Both ranks leave together, as in the other two-process tests: without it, one rank hung
+    # at the end once (both result files written), and the slow tier with it.
+    dist.barrier()
     dist.destroy_process_group()
 
 
