@@ -183,6 +183,7 @@ def test_the_module_options_read_the_neck_and_the_head_s_class_logits(dataset, n
     with DefaultScope.overwrite_default_scope('mmdet'):
         ds = DATASETS.build(cfg.train_dataloader.dataset)
         model = MODELS.build(cfg.model)
+        model.init_weights()  # as a Runner does: SSD's L2Norm is uninitialised memory before
     head = model.loss_prediction_head
     assert [branch[0].in_features for branch in head.branches] == widths
     np.random.seed(0)

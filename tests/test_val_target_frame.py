@@ -169,6 +169,9 @@ def assert_targets_where_the_network_sees_the_boxes(model, voc_root):
 def test_runner_test_computes_targets_where_the_network_sees_the_boxes(voc_root, tmp_path):
     RecordedTargets.seen = {}
     runner = Runner.from_cfg(runner_cfg(voc_root, tmp_path))
+    # Runner.test() initialises no weights (it expects a checkpoint): without this, SSD's
+    # L2Norm keeps uninitialised memory and the losses can be NaN.
+    runner.model.init_weights()
     metrics = runner.test()
     assert 'learnloss/rank_acc' in metrics
     assert_targets_where_the_network_sees_the_boxes(runner.model, voc_root)
