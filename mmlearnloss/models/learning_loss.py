@@ -98,11 +98,13 @@ class LearningLoss(BaseModel):
         print_log(f'LearningLoss: per-sample losses of {describe(architecture)} by '
                   f'{self.adapter.path(architecture)}.', logger='current')
         self.taps = FeatureTaps(architecture, default_taps(architecture) if taps is None else taps)
-        loss_prediction_head = dict(loss_prediction_head)
-        if loss_prediction_head.get('in_channels') is None:
-            # Read now, not at the first forward: DDP wraps the model before any data is seen.
-            loss_prediction_head['in_channels'] = self._probe_in_channels(probe_shape)
-        self.loss_prediction_head = MODELS.build(loss_prediction_head)
+        # The module is built in a fork of torch's generator, from a seed drawn from it: the
+        # architecture's initial weights (drawn next, by init_weights) depend on the seed and
+        # the architecture only, so recipes whose modules differ, and λ=0 baselines, start
+        # from the same network.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**62, ())))
+            self.loss_prediction_head = self._build_head(loss_prediction_head, probe_shape)
         self.loss_prediction_loss = MODELS.build(loss)
         self.val_target_loss = val_target_loss
         self.global_ranking = global_ranking
@@ -275,6 +277,13 @@ class LearningLoss(BaseModel):
         """Like ``test_step``: preprocess a dataloader batch and :meth:`score` it."""
         data = self.data_preprocessor(data, False)
         return self.score(data['inputs'], data.get('data_samples'), needs)
+
+    def _build_head(self, cfg: dict, probe_shape: Optional[Sequence[int]]) -> nn.Module:
+        cfg = dict(cfg)
+        if cfg.get('in_channels') is None:
+            # Read now, not at the first forward: DDP wraps the model before any data is seen.
+            cfg['in_channels'] = self._probe_in_channels(probe_shape)
+        return MODELS.build(cfg)
 
     def _probe_in_channels(self, probe_shape: Optional[Sequence[int]]) -> List[int]:
         """Channels of the tapped maps, from a dry pass on one blank input of ``probe_shape``
