@@ -1,15 +1,13 @@
 """The architecture's initial weights depend on the seed and the architecture only: recipes whose
 loss prediction modules differ, the λ=0 baselines, and the architecture built alone start from
 the same network (the benchmarks compare methods per seed from the same weights)."""
-import os.path as osp
-
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
 from mmengine.utils import import_modules_from_strings
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import config_path
 
 
 def initialised(cfg_model, seed=0):
@@ -21,13 +19,9 @@ def initialised(cfg_model, seed=0):
 
 
 def digit_config(name):
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'digit_scenes', name))
+    cfg = Config.fromfile(config_path(f'digit_scenes/{name}'))
     import_modules_from_strings(**cfg.custom_imports)
     return cfg
-
-
-def architecture_weights(model):
-    return {k: v for k, v in model.architecture.state_dict().items()}
 
 
 def test_modules_of_other_shapes_leave_the_architecture_s_initial_weights_alone():
@@ -37,9 +31,9 @@ def test_modules_of_other_shapes_leave_the_architecture_s_initial_weights_alone(
     # the modules differ: 4 branches on the neck, against 4 more on the head's class logits
     assert len(paper.loss_prediction_head.branches) == 4
     assert len(scores.loss_prediction_head.branches) == 8
-    expected = architecture_weights(paper)
+    expected = paper.architecture.state_dict()
     for other in (scores, baseline):
-        weights = architecture_weights(other)
+        weights = other.architecture.state_dict()
         assert weights.keys() == expected.keys()
         for key, value in expected.items():
             assert torch.equal(weights[key], value), key
