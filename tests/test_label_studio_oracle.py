@@ -40,7 +40,9 @@ def server(tmp_path_factory):
     began = time.time()
     label_studio_server.ensure_env()
     TIMINGS['environment ready'] = time.time() - began
-    info = label_studio_server.start(files_root=str(root))
+    # A password beginning with '-', as secrets.token_urlsafe draws one time in 64: the server
+    # must take it as the value, not as an option.
+    info = label_studio_server.start(files_root=str(root), password='-Pa55-word')
     TIMINGS['server start'] = info['startup_seconds']
     yield dict(info, root=root)
     label_studio_server.stop(info)

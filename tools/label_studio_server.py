@@ -122,9 +122,11 @@ def start(files_root='/', port=0, data_dir=None, username='admin@localhost', pas
     began = time.time()
     with open(log, 'ab') as out:
         process = subprocess.Popen(
-            [exe, 'start', '--no-browser', '--internal-host', '127.0.0.1', '--port', str(port),
-             '--data-dir', data_dir, '--username', username, '--password', password,
-             '--user-token', token, '--enable-legacy-api-token'],
+            # ``--option=value``: a value may begin with '-' (token_urlsafe draws '-'), which
+            # argparse would take for an option when given as a separate argument.
+            [exe, 'start', '--no-browser', '--internal-host=127.0.0.1', f'--port={port}',
+             f'--data-dir={data_dir}', f'--username={username}', f'--password={password}',
+             f'--user-token={token}', '--enable-legacy-api-token'],
             cwd=data_dir, env=_server_env(data_dir, files_root), stdout=out,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     info = dict(url=url, token=token, username=username, password=password, pid=process.pid,
