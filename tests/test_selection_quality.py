@@ -145,3 +145,49 @@ def test_detection_task_points_every_config_at_the_digit_scenes(tmp_path):
     with pytest.raises(bench.BenchmarkError, match='no digit scenes dataset') as error:
         bench.check_dataset(task, str(tmp_path))
     assert f'python tools/make_digit_scenes.py --out {tmp_path}' in str(error.value)
+
+
+def test_detection_tables_count_the_boxes_of_each_stage_labeled_images(tmp_path):
+    """The boxes of the images a run labeled, read from the split files the loop writes (with
+    its own writer) and the VOC annotations, per stage and mean ± std over seeds."""
+    from mmlearnloss.active.splits import PoolSplitter
+    from mmlearnloss.testing.voc import make_voc
+    root = str(tmp_path / 'scenes')
+    voc = make_voc(root, n07=4, n12=4, n_test=1) + '/'
+    pool = PoolSplitter(dict(type='ConcatDataset', datasets=[
+        dict(type='VOCDataset', data_root=voc, ann_file=f'{year}/ImageSets/Main/trainval.txt',
+             data_prefix=dict(sub_data_root=f'{year}/'), pipeline=[])
+        for year in ('VOC2007', 'VOC2012')]))
+    ids = pool.sample_ids()
+    boxes = {}
+    for i in ids:
+        year, name = i.split('/')
+        xml = osp.join(voc, year, 'Annotations', f'{name}.xml')
+        boxes[i] = open(xml).read().count('<object>')
+    work = str(tmp_path / 'work')
+    labeled = {0: [ids[:1], ids[:1] + ids[4:6], ids[:1] + ids[4:6] + ids[1:3]],
+               1: [ids[7:8], ids[7:8] + ids[2:4], ids[7:8] + ids[2:4] + ids[5:7]]}
+    for seed, stages in labeled.items():
+        run_dir = write_run(work, 'random', seed, [10., 20., 30.], [0.5] * 3,
+                            config='ssd_digits_random.py')
+        for stage, stage_ids in enumerate(stages):
+            pool.write(stage_ids, osp.join(run_dir, 'splits'), f'stage_{stage}_labeled')
+    task = bench.TASKS['detection']
+    expected = [[sum(boxes[i] for i in stages[k]) for stages in labeled.values()]
+                for k in range(3)]
+    assert expected[0] != expected[1] and min(expected[0]) > 0
+    runs = bench.collect([bench.Job('random', 'cfg.py', s, work, root) for s in (0, 1)])
+    summary = bench.summarize(runs, task, root)
+    assert summary['random']['per_seed']['1']['annotations'] == [e[1] for e in expected]
+    assert [s['mean'] for s in summary['random']['annotations']] == \
+        [sum(e) / 2 for e in expected]
+    table = bench.markdown_tables(summary, task)
+    assert 'Boxes in the labeled images' in table
+    row = [line for line in table.splitlines() if line.startswith('| random |')][-1]
+    assert row.split(' | ')[1].startswith(f'{sum(expected[0]) / 2:.0f} ± ')
+    # Without the data root (or for classification) there is nothing to count.
+    assert 'annotations' not in bench.summarize(runs, task)['random']
+    # A data root that is not the run's dataset is named.
+    make_voc(str(tmp_path / 'other'), n07=1, n12=1, n_test=1)
+    with pytest.raises(bench.AnalysisError, match='is .*other the dataset the run used'):
+        bench.summarize(runs, task, str(tmp_path / 'other'))

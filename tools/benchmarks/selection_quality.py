@@ -16,7 +16,10 @@ Figs. 4/6/7; ranking accuracy of the predicted loss, Fig. 5) with the project's 
 - the first stage's accuracy: every method starts from the same random labels of a seed, so
   learning loss's first stage against random's shows what joint training (λ=1) costs;
 - a summary: first stage and AUC minus random's (per seed, then mean ± std), the last stage, and
-  the ranking accuracy of the last three stages.
+  the ranking accuracy of the last three stages;
+- detection: the boxes in each stage's labeled images, mean ± std over seeds. The budget counts
+  images, as the paper's; the boxes are what the annotators draw, and a strategy that picks
+  crowded scenes gets more of them for the same budget.
 
 Runs live in ``WORK_DIR/<method>/seed_<s>/``. A finished run (``al_results.json``) is reused, a
 started one (``al_state.json``) is resumed, so a rerun after a crash or Ctrl-C continues where it
@@ -39,6 +42,7 @@ On a small CPU prefer one thread per run and as many runs as cores (``--jobs 2 -
 slower per step than one.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -47,6 +51,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -60,13 +65,17 @@ class Task:
 
     def __init__(self, config_dir: str, methods: Dict[str, str], paper_methods: List[str],
                  dataset: str, data_root: str, make_dataset: str, required: Sequence[str],
-                 metric: str, metric_title: str, short: str, scale: float, data_options):
+                 metric: str, metric_title: str, short: str, scale: float, data_options,
+                 count_annotations=None):
         self.config_dir, self.methods, self.paper_methods = config_dir, methods, paper_methods
         self.dataset = dataset
         self.data_root, self.make_dataset, self.required = data_root, make_dataset, required
         self.metric, self.metric_title, self.short, self.scale = metric, metric_title, short, scale
         #: data root (absolute) -> the --cfg-options that point a config at it
         self.data_options = data_options
+        #: (data root, run dir, stage index) -> the annotations (boxes) of the stage's labeled
+        #: images, or None (one label per image: nothing to count)
+        self.count_annotations = count_annotations
 
 
 def _json_list_roots(root: str) -> List[str]:
@@ -78,6 +87,29 @@ def _voc_roots(root: str) -> List[str]:
     voc = osp.join(root, 'VOCdevkit') + '/'
     return [f'train_dataloader.dataset.dataset.datasets.{i}.data_root={voc}' for i in (0, 1)] + \
         [f'{loader}.dataset.data_root={voc}' for loader in ('val_dataloader', 'test_dataloader')]
+
+
+def _voc_labeled_boxes(root: str, run_dir: str, stage: int) -> int:
+    """The objects (difficult ones too: annotators draw them) in the VOC annotations of the
+    images a run labeled at ``stage`` (0-based), read from the split files the loop writes,
+    ``<run_dir>/splits/stage_<stage>_labeled_<VOC folder>.txt``."""
+    prefix = osp.join(run_dir, 'splits', f'stage_{stage}_labeled_')
+    splits = sorted(glob.glob(prefix + '*.txt'))
+    if not splits:
+        raise AnalysisError(f'{run_dir}: no {prefix}*.txt; the loop writes one per VOC folder '
+                            f'and stage.')
+    boxes = 0
+    for split in splits:
+        folder = osp.join(root, 'VOCdevkit', split[len(prefix):-len('.txt')])
+        with open(split) as f:
+            for image_id in f.read().split():
+                xml = osp.join(folder, 'Annotations', f'{image_id}.xml')
+                try:
+                    boxes += len(ET.parse(xml).getroot().findall('object'))
+                except (OSError, ET.ParseError) as e:
+                    raise AnalysisError(f'{split}: cannot read the annotation of {image_id} '
+                                        f'({e}); is {root} the dataset the run used?')
+    return boxes
 
 
 TASKS = {
@@ -120,7 +152,8 @@ TASKS = {
                   'VOCdevkit/VOC2007/ImageSets/Main/test.txt',
                   'VOCdevkit/VOC2012/ImageSets/Main/trainval.txt'),
         metric='pascal_voc/mAP', metric_title='mAP (%, VOC 11 points) on the test scenes',
-        short='mAP', scale=100.0, data_options=_voc_roots),
+        short='mAP', scale=100.0, data_options=_voc_roots,
+        count_annotations=_voc_labeled_boxes),
 }
 RANK_ACC = 'learnloss/rank_acc'
 RESULTS_FILE = 'al_results.json'
@@ -264,10 +297,13 @@ def curve_auc(num_labeled: Sequence[float], values: Sequence[float]) -> float:
     return area / (num_labeled[-1] - num_labeled[0])
 
 
-def summarize(runs_by_method: Dict[str, List[Run]], task: Task = TASKS['classification']) -> dict:
+def summarize(runs_by_method: Dict[str, List[Run]], task: Task = TASKS['classification'],
+              data_root: Optional[str] = None) -> dict:
     """Per method: per-stage metric ('accuracy': the task's metric, top-1 accuracy or mAP, in
     %) and ranking accuracy, AUC and first-stage metric, each mean ± std over the seeds, plus the
-    per-seed values."""
+    per-seed values; with ``data_root`` and a task that counts them, the annotations (boxes) of
+    each stage's labeled images ('annotations')."""
+    count = task.count_annotations if data_root else None
     summary = {}
     for method, runs in runs_by_method.items():
         labels = [int(s['num_labeled']) for s in runs[0].stages]
@@ -280,6 +316,9 @@ def summarize(runs_by_method: Dict[str, List[Run]], task: Task = TASKS['classifi
             per_seed[str(run.seed)] = dict(
                 accuracy=acc, rank_acc=[s.get(RANK_ACC, float('nan')) for s in run.stages],
                 auc=curve_auc(labels, acc))
+            if count:
+                per_seed[str(run.seed)]['annotations'] = [
+                    count(data_root, run.path, i) for i in range(len(labels))]
         seeds = list(per_seed.values())
         summary[method] = dict(
             strategy=runs[0].strategy, config=runs[0].config, seeds=sorted(per_seed),
@@ -289,6 +328,9 @@ def summarize(runs_by_method: Dict[str, List[Run]], task: Task = TASKS['classifi
             auc=mean_std([s['auc'] for s in seeds]),
             first_stage_accuracy=mean_std([s['accuracy'][0] for s in seeds]),
             per_seed=per_seed)
+        if count:
+            summary[method]['annotations'] = [mean_std([s['annotations'][i] for s in seeds])
+                                              for i in range(len(labels))]
     return summary
 
 
@@ -361,6 +403,14 @@ def markdown_tables(summary: dict, task: Task = TASKS['classification']) -> str:
               '|---|' + '---:|' * len(labels)]
     for m in methods:
         lines.append(f'| {m} | ' + ' | '.join(_pm(s, 3) for s in summary[m]['rank_acc']) + ' |')
+    if all('annotations' in summary[m] for m in methods):
+        lines += ['', 'Boxes in the labeled images (what the annotators draw; the budget counts '
+                  'images), mean ± std over seeds.', '',
+                  '| method | ' + ' | '.join(f'{n} labels' for n in labels) + ' |',
+                  '|---|' + '---:|' * len(labels)]
+        for m in methods:
+            lines.append(f'| {m} | ' + ' | '.join(_pm(s, 0) for s in summary[m]['annotations'])
+                         + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -469,7 +519,7 @@ def main(argv=None) -> int:
         runs = collect(jobs)
         if not runs:
             raise BenchmarkError('no run finished; see the logs above.')
-        summary = summarize(runs, task)
+        summary = summarize(runs, task, data_root)
     except (BenchmarkError, AnalysisError) as e:
         print(f'selection_quality.py: error: {e}', file=sys.stderr)
         return 2
