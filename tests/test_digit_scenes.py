@@ -168,6 +168,7 @@ def test_the_shipped_configs_train_pipeline_gives_128_px_samples_with_their_digi
     ('ssd_digits_learnloss_headtaps.py', [64, 128, 128, 128, 88, 88, 88, 88]),
     ('ssd_digits_learnloss_scoretaps.py', [32, 64, 64, 64, 7, 7, 7, 7]),
     ('ssd_digits_learnloss_scorefit.py', [32, 64, 64, 64, 7, 7, 7, 7]),
+    ('ssd_digits_learnloss_scorefit_instances.py', [32, 64, 64, 64, 7, 7, 7, 7]),
 ])
 def test_the_module_options_read_the_neck_and_the_head_s_class_logits(dataset, name, widths):
     import torch

@@ -143,3 +143,13 @@ def test_predict_on_unlabeled_samples_gives_pred_loss_and_no_target(model):
         results = model(inputs, [DataSample(), DataSample()], mode='predict')
     assert all(torch.isfinite(r.pred_loss) for r in results)
     assert not any('target_loss' in r for r in results)
+
+
+def test_target_instances_counts_one_instance_a_classification_sample(model, monkeypatch):
+    inputs, samples = batch()
+    assert model.adapter.num_instances(samples) == [1] * 6
+    model.eval()
+    _, loss = model.clean_view(inputs, samples)
+    monkeypatch.setattr(model, 'target', 'instances')
+    _, target = model.clean_view(inputs, samples)
+    torch.testing.assert_close(target, loss)

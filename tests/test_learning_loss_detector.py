@@ -140,6 +140,39 @@ def test_baselines_with_zero_weight_compute_no_per_image_targets(model, monkeypa
     assert all(g is not None and not g.any() for g in grads)
 
 
+def test_target_instances_is_each_image_loss_times_its_boxes(model, monkeypatch):
+    # target='instances': the loss each image's annotations carry in all, in training and
+    # wherever the model is evaluated (clean_view and predict share the computation).
+    inputs, samples = batch(model)  # 2, 1 and 3 boxes
+    boxes = torch.tensor([2., 1., 3.])
+    assert model.adapter.num_instances(samples) == [2, 1, 3]
+    model.eval()
+    _, loss = model.clean_view(inputs, samples)
+    monkeypatch.setattr(model, 'target', 'instances')
+    _, target = model.clean_view(inputs, samples)
+    torch.testing.assert_close(target, loss * boxes)
+    with torch.no_grad():
+        results = model(inputs, samples, mode='predict')
+    torch.testing.assert_close(torch.stack([r.target_loss for r in results]), loss * boxes)
+    model.train()
+    compared = []
+    measure = model.loss_prediction_loss.measure
+    monkeypatch.setattr(model.loss_prediction_loss, 'measure',
+                        lambda pred, real: compared.append(real) or measure(pred, real))
+    with torch.no_grad():
+        per_image = model.adapter.loss(model.architecture, inputs, samples)[1]
+        model(inputs, samples, mode='loss')
+    torch.testing.assert_close(compared[0], per_image * boxes)
+
+
+def test_an_unknown_target_is_named_with_the_choices():
+    cfg = Config.fromfile(config_path('ssd_voc_learnloss.py'))
+    with DefaultScope.overwrite_default_scope('mmdet'), \
+            pytest.raises(ValueError, match="target='boxes'; expected one of .'loss', "
+                                            "'instances'"):
+        MODELS.build(dict(cfg.model, target='boxes'))
+
+
 @pytest.fixture(scope='module')
 def head_tapped():
     """SSD300 whose module also reads the class logits of every level, max-pooled."""

@@ -84,3 +84,10 @@ def test_training_reads_the_losses_from_the_one_head_pass_equal_to_the_replay(mo
     with torch.no_grad():
         replayed = model.adapter.replay_each(arch, inputs, samples, arch.extract_feat(inputs))
     torch.testing.assert_close(per_sample, replayed, rtol=1e-5, atol=1e-8)
+
+
+def test_target_instances_counts_the_people_of_a_top_down_sample(model):
+    # a top-down sample is one person: its target is its loss
+    _, samples = batch(model)
+    assert [len(s.gt_instances) for s in samples] == [1, 1, 1]
+    assert model.adapter.num_instances(samples) == [1, 1, 1]

@@ -13,6 +13,9 @@ from .per_sample import get_adapter, kept_features, kept_head_outputs
 from .per_sample.replay import describe
 from .taps import FeatureTaps, TapOutputError, default_taps
 
+#: What the module can learn to predict (``LearningLoss(target=...)``).
+TARGETS = ('loss', 'instances')
+
 
 @MODELS.register_module()
 class LearningLoss(BaseModel):
@@ -58,6 +61,14 @@ class LearningLoss(BaseModel):
             adapter registered for the architecture's class or its nearest base class, which
             reads the losses from the batch loss where the family allows it (SSD, classifiers);
             the build log says which path it took.
+        target (str): What the module learns to predict for each sample. ``'loss'`` (the
+            paper): its real loss, the loss the architecture computes for it alone, which for
+            a detector is an average over its objects. ``'instances'``: that loss times the
+            sample's annotated instances (:meth:`PerSampleAdapter.num_instances`, boxes or
+            people), the loss its annotations carry in all; a classification sample has one.
+            For budgets that count images holding varying numbers of objects: the module then
+            ranks by how much an image has to teach, not by how wrong each of its objects is.
+            Applied wherever targets are computed (training, validation, ``clean_view``).
         data_preprocessor (dict, optional): Filled in by mmengine's Runner from a config's
             top-level ``data_preprocessor`` (mmpretrain configs keep it there); it becomes the
             architecture's unless the architecture config has its own.
@@ -83,8 +94,11 @@ class LearningLoss(BaseModel):
                  probe_shape: Optional[Sequence[int]] = None,
                  global_ranking: bool = True,
                  per_sample: Optional[Union[str, dict]] = None,
+                 target: str = 'loss',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
+        if target not in TARGETS:
+            raise ValueError(f'LearningLoss: target={target!r}; expected one of {TARGETS}.')
         if isinstance(architecture, dict):
             architecture = dict(architecture)
             if data_preprocessor is not None:
@@ -108,6 +122,7 @@ class LearningLoss(BaseModel):
         self.loss_prediction_loss = MODELS.build(loss)
         self.val_target_loss = val_target_loss
         self.global_ranking = global_ranking
+        self.target = target
         #: Set by StopLossGradHook: the head then learns from detached features only.
         self.detach_taps = False
         #: Frame of the evaluation samples' ground truth: 'input' (the network's), 'original'
@@ -181,7 +196,7 @@ class LearningLoss(BaseModel):
             # zero, but every parameter stays in the graph, as DDP expects
             losses['loss_pred'] = pred_loss.sum() * 0.0
             return losses
-        target_loss = target_loss.detach()
+        target_loss = self._as_target(target_loss.detach(), data_samples)
         world = world_size() if self.global_ranking else 1
         if world > 1:
             pred_loss, target_loss = gather_batch(pred_loss, target_loss)
@@ -233,9 +248,16 @@ class LearningLoss(BaseModel):
             # training mode without noise where the loss runs only there.
             targets = self._in_input_frame(data_samples)
             with torch.no_grad():
-                target_loss = self.adapter.validation_targets(self.architecture, inputs, targets,
-                                                              feats[0], head_outputs)
+                target_loss = self._as_target(
+                    self.adapter.validation_targets(self.architecture, inputs, targets, feats[0],
+                                                    head_outputs), targets)
         return results, maps, target_loss
+
+    def _as_target(self, loss: Tensor, data_samples) -> Tensor:
+        """What the module learns for each sample from its real ``loss`` [B] (``target``)."""
+        if self.target == 'loss':
+            return loss
+        return loss * loss.new_tensor(self.adapter.num_instances(data_samples))
 
     def _in_input_frame(self, data_samples: list) -> list:
         """``data_samples`` with their ground truth where the network sees the image."""

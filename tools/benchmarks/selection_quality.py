@@ -144,6 +144,7 @@ TASKS = {
             'learnloss_headtaps': 'ssd_digits_learnloss_headtaps.py',
             'learnloss_scoretaps': 'ssd_digits_learnloss_scoretaps.py',
             'learnloss_scorefit': 'ssd_digits_learnloss_scorefit.py',
+            'learnloss_scorefit_instances': 'ssd_digits_learnloss_scorefit_instances.py',
         },
         paper_methods=['learnloss', 'random', 'entropy', 'coreset'],
         dataset='digit scenes', data_root='data/digit_scenes',

@@ -7,7 +7,7 @@ picked by the architecture's class or its nearest registered base class (``archi
 :data:`mmlearnloss.registry.PER_SAMPLE`, or named by a config:
 ``LearningLoss(per_sample='ReplayAdapter')``.
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
@@ -35,7 +35,8 @@ class PerSampleAdapter:
     The wrapper calls :meth:`prepare` and :meth:`path` once when it is built, :meth:`loss` at
     each training step, :meth:`has_targets`, :meth:`in_input_frame` and
     :meth:`validation_targets` in validation (:meth:`gt_frame` once, on the evaluation
-    pipeline), and :meth:`uncertainty` for the entropy strategy.
+    pipeline), :meth:`num_instances` for ``LearningLoss(target='instances')``, and
+    :meth:`uncertainty` for the entropy strategy.
     """
 
     #: Names of the architecture classes this adapter is picked for (their subclasses too).
@@ -64,6 +65,15 @@ class PerSampleAdapter:
     def has_targets(self, data_samples) -> bool:
         """Whether the samples carry the ground truth the loss needs (not so at inference)."""
         return data_samples is not None and len(data_samples) > 0
+
+    def num_instances(self, data_samples) -> List[int]:
+        """Each sample's annotated instances (boxes, people), at least 1: the length of its
+        ``gt_instances`` (mmdet, mmpose), else 1 (a classification label)."""
+        counts = []
+        for sample in data_samples:
+            instances = sample.get('gt_instances') if hasattr(sample, 'get') else None
+            counts.append(max(len(instances), 1) if instances is not None else 1)
+        return counts
 
     def gt_frame(self, transforms: Sequence) -> str:
         """In which frame an evaluation pipeline of ``transforms`` delivers the ground truth:
