@@ -225,6 +225,65 @@ def test_the_scorefit_recipe_trains_and_fits_its_module_on_the_clean_views(datas
     assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))
 
 
+def test_the_oracle_labels_the_images_whose_real_loss_times_boxes_is_highest(dataset, tmp_path):
+    """ssd_digits_oracle_loss_instances.py through tools/al_train.py, two stages: the images
+    it labels after the first are those whose real loss times boxes, computed here from the
+    first stage's checkpoint through the test pipeline, is the highest."""
+    import subprocess
+    import sys
+
+    import torch
+    from mmengine.registry import MODELS
+    from mmengine.runner import Runner, load_checkpoint
+
+    from mmlearnloss.active.scoring import pool_loader_cfg
+    from mmlearnloss.active.splits import PoolSplitter
+    from mmlearnloss.engine import pipeline_transforms
+    config = osp.join(ROOT, 'configs', 'digit_scenes', 'ssd_digits_oracle_loss_instances.py')
+    root = osp.join(dataset, 'VOCdevkit') + '/'
+    options = {f'train_dataloader.dataset.dataset.datasets.{i}.data_root': root for i in (0, 1)}
+    options.update({
+        'val_dataloader.dataset.data_root': root, 'test_dataloader.dataset.data_root': root,
+        'train_cfg.num_stages': 2, 'train_cfg.initial_size': 2, 'train_cfg.query_size': 2,
+        'train_cfg.max_epochs': 1, 'train_dataloader.batch_size': 2,
+        'val_dataloader.batch_size': 2, 'train_dataloader.dataset.times': 1})
+    work = tmp_path / 'run'
+    result = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'al_train.py'), config, '--work-dir', str(work),
+         '--cfg-options'] + [f'{k}={v}' for k, v in options.items()],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(work / 'al_state.json') as f:
+        state = json.load(f)
+    first = state['stages'][0]
+    assert first['metrics']['pascal_voc/mAP'] >= 0 and len(first['selected']) == 2
+
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    import_modules_from_strings(**cfg.custom_imports)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+        load_checkpoint(model, first['checkpoint'], map_location='cpu', logger='silent')
+        model.eval()
+        model.read_eval_pipeline(pipeline_transforms(
+            Runner.build_dataloader(cfg.val_dataloader).dataset))
+        pool = PoolSplitter(cfg.train_dataloader.dataset.to_dict())
+        unlabeled = [i for i in pool.sample_ids() if i not in state['labeled'][:2]]
+        loader_cfg, order = pool_loader_cfg(cfg.val_dataloader, pool, unlabeled,
+                                            str(tmp_path / 'splits'), 'pool')
+        real, boxes = [], []
+        for data in Runner.build_dataloader(loader_cfg):
+            data = model.data_preprocessor(data, False)
+            real.append(model.clean_view(data['inputs'], data['data_samples'])[1])
+            boxes += [len(s.gt_instances) for s in data['data_samples']]
+    real = torch.cat(real)
+    assert len(real) == len(order) == 4 and len(set(boxes)) > 1  # scenes of 1-5 digits
+    top = torch.sort(real, descending=True, stable=True)
+    assert first['selected'] == [order[i] for i in top.indices[:2].tolist()]
+    torch.testing.assert_close(torch.tensor(first['scores']), top.values[:2], rtol=1e-4,
+                               atol=1e-5)
+
+
 def test_test_digits_are_the_fixed_100_per_class_no_pool_image_uses(dataset, digits):
     _, labels = digits
     split = tool.split_digits(labels)

@@ -165,6 +165,19 @@ def test_target_instances_is_each_image_loss_times_its_boxes(model, monkeypatch)
     torch.testing.assert_close(compared[0], per_image * boxes)
 
 
+def test_scoring_target_loss_gives_the_oracle_the_real_losses(model, monkeypatch):
+    model.eval()
+    inputs, samples = batch(model, training=False)
+    _, loss = model.clean_view(inputs, samples)
+    torch.testing.assert_close(model.score(inputs, samples, needs=('target_loss', ))['target_loss'],
+                               loss)
+    monkeypatch.setattr(model, 'target', 'instances')
+    torch.testing.assert_close(model.score(inputs, samples, needs=('target_loss', ))['target_loss'],
+                               loss * torch.tensor([2., 1., 3.]))
+    with pytest.raises(ValueError, match='needs the pool samples. annotations'):
+        model.score(inputs, None, needs=('target_loss', ))
+
+
 def test_an_unknown_target_is_named_with_the_choices():
     cfg = Config.fromfile(config_path('ssd_voc_learnloss.py'))
     with DefaultScope.overwrite_default_scope('mmdet'), \

@@ -131,7 +131,8 @@ def test_detection_task_points_every_config_at_the_digit_scenes(tmp_path):
     configs = bench.resolve_methods(task, ['all'])
     assert list(configs) == ['learnloss', 'random', 'entropy', 'coreset', 'learnloss_combined',
                              'learnloss_refit', 'learnloss_headtaps', 'learnloss_scoretaps',
-                             'learnloss_scorefit', 'learnloss_scorefit_instances']
+                             'learnloss_scorefit', 'learnloss_scorefit_instances',
+                             'oracle_loss', 'oracle_loss_instances']
     assert all(osp.isfile(c) for c in configs.values())
     job = bench.Job('random', configs['random'], 0, str(tmp_path), 'data/scenes',
                     task.data_options, ['train_cfg.num_stages=3'])

@@ -6,8 +6,8 @@ import torch
 from mmlearnloss.active import strategies
 from mmlearnloss.active.strategies import (BaseStrategy, CoresetStrategy,
                                            DiverseLearningLossStrategy, EntropyStrategy,
-                                           LearningLossStrategy, RandomStrategy, build_strategy,
-                                           k_center_greedy)
+                                           LearningLossStrategy, OracleLossStrategy, RandomStrategy,
+                                           build_strategy, k_center_greedy)
 from mmlearnloss.registry import TASK_UTILS
 
 IDS = ['a', 'b', 'c', 'd', 'e']
@@ -40,6 +40,11 @@ def test_learning_loss_selects_highest_predicted_losses_in_descending_order():
 def test_entropy_selects_most_uncertain_first():
     uncertainty = torch.tensor([0.69, 0.05, 1.10, 0.30, 0.90])
     assert EntropyStrategy().select(IDS, 2, uncertainty) == ['c', 'e']
+
+
+def test_the_oracle_selects_the_highest_real_losses_first():
+    target_loss = torch.tensor([0.4, 2.0, 5.0, 0.1, 1.0])
+    assert OracleLossStrategy().select(IDS, 3, target_loss) == ['c', 'b', 'e']
 
 
 def test_score_ties_are_broken_by_pool_order():
@@ -238,6 +243,7 @@ def test_duplicate_pool_ids_raise():
     (EntropyStrategy, 'uncertainty', False),
     (LearningLossStrategy, 'pred_loss', False),
     (CoresetStrategy, 'features', True),
+    (OracleLossStrategy, 'target_loss', False),
 ])
 def test_strategies_declare_what_the_loop_must_collect(strategy_cls, needs, needs_labeled):
     assert strategy_cls.needs == needs
@@ -274,6 +280,7 @@ def test_strategies_are_registered_in_task_utils():
     ('coreset', CoresetStrategy),
     ('learning_loss', LearningLossStrategy),
     ('diverse_learning_loss', DiverseLearningLossStrategy),
+    ('oracle_loss', OracleLossStrategy),
 ])
 def test_short_names_are_registered_names_and_name_the_strategy(name, strategy_cls):
     assert TASK_UTILS.get(name) is strategy_cls

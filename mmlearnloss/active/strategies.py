@@ -6,7 +6,8 @@ most informative first. A strategy declares what the loop must collect for it:
 
 - ``needs``: the per-sample model output for the pool: ``None`` (random), ``'pred_loss'`` (the
   loss prediction head's l̂), ``'uncertainty'`` (e.g. the entropy of the class posterior) or
-  ``'features'`` (penultimate features, ``[N, D]``).
+  ``'features'`` (penultimate features, ``[N, D]``); in simulations, ``'target_loss'`` (the real
+  loss, from the annotations: the oracle).
 - ``needs_labeled``: whether the same output is also needed for the labeled set (core-set).
 
 A strategy that needs several outputs names them in a tuple (``('pred_loss', 'features')``); its
@@ -17,7 +18,8 @@ Selection is deterministic: ties go to the sample that comes first in ``pool_ids
 randomness comes from a generator seeded with ``seed``, never from the global RNG.
 
 Each strategy is registered in ``TASK_UTILS`` under its class name and the short name configs use
-(``'random'``, ``'entropy'``, ``'coreset'``, ``'learning_loss'``, ``'diverse_learning_loss'``):
+(``'random'``, ``'entropy'``, ``'coreset'``, ``'learning_loss'``, ``'diverse_learning_loss'``,
+``'oracle_loss'``):
 ``strategy='learning_loss'`` or ``strategy=dict(type='mmlearnloss.LearningLossStrategy')``, built
 by :func:`build_strategy`.
 """
@@ -174,6 +176,19 @@ class LearningLossStrategy(TopScoreStrategy):
     """Label the samples with the highest predicted loss l̂ (Yoo & Kweon, CVPR 2019)."""
 
     needs = 'pred_loss'
+
+
+@TASK_UTILS.register_module(name=['OracleLossStrategy', 'oracle_loss'])
+class OracleLossStrategy(TopScoreStrategy):
+    """Label the samples with the highest REAL loss: learning loss with a perfect module.
+
+    For simulations only: the loop computes each pool sample's real loss from its annotations
+    (``'target_loss'``, what the model's module learns: ``LearningLoss(target=...)``), which a
+    pool awaiting annotation does not have. What it selects is the best that ranking by the
+    module's target can do, whatever the module: where it does not beat random, no module will.
+    """
+
+    needs = 'target_loss'
 
 
 @TASK_UTILS.register_module(name=['CoresetStrategy', 'coreset'])

@@ -282,9 +282,17 @@ class LearningLoss(BaseModel):
 
         ``'pred_loss'`` and ``'features'`` (the globally pooled deepest tap, for core-set) come
         from one pass that stops at the deepest tap: no head, no post-processing, no NMS.
-        ``'uncertainty'`` is the family adapter's entropy of the predictions.
+        ``'uncertainty'`` is the family adapter's entropy of the predictions. ``'target_loss'``
+        is each sample's real loss as the module learns it (``target``), from its annotations:
+        for simulations on a labeled pool only (``OracleLossStrategy``).
         """
         out: Dict[str, Tensor] = {}
+        if 'target_loss' in needs:
+            if not self.adapter.has_targets(data_samples):
+                raise ValueError('Scoring with target_loss (OracleLossStrategy) needs the pool '
+                                 'samples\' annotations: it computes their real losses, which '
+                                 'only a simulation on a labeled pool can.')
+            out['target_loss'] = self._predict(inputs, data_samples, with_targets=True)[2]
         if 'pred_loss' in needs or 'features' in needs:
             feats = self.taps.run_until_complete(self._features_pass, inputs)
             if 'pred_loss' in needs:

@@ -145,6 +145,9 @@ TASKS = {
             'learnloss_scoretaps': 'ssd_digits_learnloss_scoretaps.py',
             'learnloss_scorefit': 'ssd_digits_learnloss_scorefit.py',
             'learnloss_scorefit_instances': 'ssd_digits_learnloss_scorefit_instances.py',
+            # simulation only: the real losses of the pool (learning loss with a perfect module)
+            'oracle_loss': 'ssd_digits_oracle_loss.py',
+            'oracle_loss_instances': 'ssd_digits_oracle_loss_instances.py',
         },
         paper_methods=['learnloss', 'random', 'entropy', 'coreset'],
         dataset='digit scenes', data_root='data/digit_scenes',
