@@ -7,6 +7,5 @@ from .strategies import (CoresetStrategy, EntropyStrategy, LearningLossStrategy,
 __all__ = [
     'ActiveLearningLoop', 'PoolSplitter', 'ALState', 'config_hash', 'RandomStrategy',
     'EntropyStrategy', 'LearningLossStrategy', 'CoresetStrategy', 'OracleLossStrategy',
-    'build_strategy',
-    'k_center_greedy'
+    'build_strategy', 'k_center_greedy'
 ]

@@ -67,8 +67,9 @@ class LearningLoss(BaseModel):
             sample's annotated instances (:meth:`PerSampleAdapter.num_instances`, boxes or
             people), the loss its annotations carry in all; a classification sample has one.
             For budgets that count images holding varying numbers of objects: the module then
-            ranks by how much an image has to teach, not by how wrong each of its objects is.
-            Applied wherever targets are computed (training, validation, ``clean_view``).
+            ranks images by the loss of all their objects, not by how wrong each one is on
+            average. Applied wherever targets are computed (training, validation,
+            ``clean_view``).
         data_preprocessor (dict, optional): Filled in by mmengine's Runner from a config's
             top-level ``data_preprocessor`` (mmpretrain configs keep it there); it becomes the
             architecture's unless the architecture config has its own.
