@@ -149,8 +149,9 @@ def test_detection_task_points_every_config_at_the_digit_scenes(tmp_path):
 
 
 def test_detection_tables_count_the_boxes_of_each_stage_labeled_images(tmp_path):
-    """The boxes of the images a run labeled, read from the split files the loop writes (with
-    its own writer) and the VOC annotations, per stage and mean ± std over seeds."""
+    """The boxes of the images a run labeled, read from its state (the loop's own ALState) and
+    the VOC annotations, per stage and mean ± std over seeds."""
+    from mmlearnloss.active import ALState
     from mmlearnloss.active.splits import PoolSplitter
     from mmlearnloss.testing.voc import make_voc
     root = str(tmp_path / 'scenes')
@@ -171,8 +172,9 @@ def test_detection_tables_count_the_boxes_of_each_stage_labeled_images(tmp_path)
     for seed, stages in labeled.items():
         run_dir = write_run(work, 'random', seed, [10., 20., 30.], [0.5] * 3,
                             config='ssd_digits_random.py')
-        for stage, stage_ids in enumerate(stages):
-            pool.write(stage_ids, osp.join(run_dir, 'splits'), f'stage_{stage}_labeled')
+        ALState(config_hash='0' * 64, seed=seed, stage=3, labeled=stages[-1],
+                stages=[dict(stage=i, num_labeled=len(s), status='selected')
+                        for i, s in enumerate(stages)]).save(osp.join(run_dir, 'al_state.json'))
     task = bench.TASKS['detection']
     expected = [[sum(boxes[i] for i in stages[k]) for stages in labeled.values()]
                 for k in range(3)]

@@ -42,7 +42,6 @@ On a small CPU prefer one thread per run and as many runs as cores (``--jobs 2 -
 slower per step than one.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
@@ -73,8 +72,8 @@ class Task:
         self.metric, self.metric_title, self.short, self.scale = metric, metric_title, short, scale
         #: data root (absolute) -> the --cfg-options that point a config at it
         self.data_options = data_options
-        #: (data root, run dir, stage index) -> the annotations (boxes) of the stage's labeled
-        #: images, or None (one label per image: nothing to count)
+        #: (data root, run dir) -> the annotations (boxes) of each stage's labeled images, or
+        #: None (one label per image: nothing to count)
         self.count_annotations = count_annotations
 
 
@@ -89,27 +88,27 @@ def _voc_roots(root: str) -> List[str]:
         [f'{loader}.dataset.data_root={voc}' for loader in ('val_dataloader', 'test_dataloader')]
 
 
-def _voc_labeled_boxes(root: str, run_dir: str, stage: int) -> int:
-    """The objects (difficult ones too: annotators draw them) in the VOC annotations of the
-    images a run labeled at ``stage`` (0-based), read from the split files the loop writes,
-    ``<run_dir>/splits/stage_<stage>_labeled_<VOC folder>.txt``."""
-    prefix = osp.join(run_dir, 'splits', f'stage_{stage}_labeled_')
-    splits = sorted(glob.glob(prefix + '*.txt'))
-    if not splits:
-        raise AnalysisError(f'{run_dir}: no {prefix}*.txt; the loop writes one per VOC folder '
-                            f'and stage.')
-    boxes = 0
-    for split in splits:
-        folder = osp.join(root, 'VOCdevkit', split[len(prefix):-len('.txt')])
-        with open(split) as f:
-            for image_id in f.read().split():
-                xml = osp.join(folder, 'Annotations', f'{image_id}.xml')
-                try:
-                    boxes += len(ET.parse(xml).getroot().findall('object'))
-                except (OSError, ET.ParseError) as e:
-                    raise AnalysisError(f'{split}: cannot read the annotation of {image_id} '
-                                        f'({e}); is {root} the dataset the run used?')
-    return boxes
+def _voc_labeled_boxes(root: str, run_dir: str) -> List[int]:
+    """Per stage, the objects (difficult ones too: annotators draw them) in the VOC annotations
+    of the images the run had labeled: its ``al_state.json`` lists the labeled ids in the order
+    they were labeled (``'<VOC folder>/<image id>'``) and each stage's ``num_labeled``."""
+    from pre_annotation_quality import voc_objects
+    path = osp.join(run_dir, STATE_FILE)
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except (OSError, ValueError) as e:
+        raise AnalysisError(f'{path}: cannot read the run\'s state ({e}).')
+    boxes = []
+    for sample_id in state['labeled']:
+        folder, image_id = sample_id.split('/', 1)
+        xml = osp.join(root, 'VOCdevkit', folder, 'Annotations', f'{image_id}.xml')
+        try:
+            boxes.append(len(voc_objects(xml)))
+        except (OSError, ET.ParseError) as e:
+            raise AnalysisError(f'{path}: cannot read the annotation of {sample_id} ({e}); is '
+                                f'{root} the dataset the run used?')
+    return [sum(boxes[:stage['num_labeled']]) for stage in state['stages']]
 
 
 TASKS = {
@@ -321,8 +320,7 @@ def summarize(runs_by_method: Dict[str, List[Run]], task: Task = TASKS['classifi
                 accuracy=acc, rank_acc=[s.get(RANK_ACC, float('nan')) for s in run.stages],
                 auc=curve_auc(labels, acc))
             if count:
-                per_seed[str(run.seed)]['annotations'] = [
-                    count(data_root, run.path, i) for i in range(len(labels))]
+                per_seed[str(run.seed)]['annotations'] = count(data_root, run.path)
         seeds = list(per_seed.values())
         summary[method] = dict(
             strategy=runs[0].strategy, config=runs[0].config, seeds=sorted(per_seed),
