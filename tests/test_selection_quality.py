@@ -94,6 +94,30 @@ def test_finished_runs_are_reused_and_started_ones_resumed(tmp_path, capsys):
     assert '1 runs: 1 finished earlier (reused), 0 to run' in capsys.readouterr().out
 
 
+def test_report_only_tables_the_finished_runs_and_starts_none(tmp_path, capsys):
+    work = make_runs(tmp_path)  # learnloss and random: seeds 0 and 1
+    write_run(work, 'entropy', 0, [71., 85., 93.], [0.5, 0.5, 0.5])
+    data = tmp_path / 'data'
+    data.mkdir()
+    for name in ('train.json', 'val.json'):
+        (data / name).write_text('{}')
+    out_dir = tmp_path / 'report'
+    code = bench.main(['--data-root', str(data), '--work-dir', work, '--out-dir', str(out_dir),
+                       '--methods', 'learnloss', 'random', 'entropy', 'coreset',
+                       '--seeds', '0', '1', '--no-plots', '--report-only'])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert ('8 runs: 5 finished; not finished, left out: coreset seed 0, entropy seed 1, '
+            'coreset seed 1') in out  # in the order the runs go: seed by seed
+    assert not osp.exists(osp.join(work, 'coreset'))  # nothing was started
+    assert ('Not every method has every seed: learnloss 0, 1; random 0, 1; entropy 0. Each '
+            'difference to random is over the seeds both have.') in out
+    results = json.load(open(out_dir / 'selection_quality_results.json'))
+    assert list(results['methods']) == ['learnloss', 'random', 'entropy']
+    # entropy's AUC minus random's on seed 0 alone: (78+89)/2 - (75+82)/2
+    assert results['minus_random']['entropy']['auc'] == dict(mean=pytest.approx(5.), std=0., n=1)
+
+
 def test_a_missing_dataset_names_the_command_that_creates_it(tmp_path, capsys):
     code = bench.main(['--data-root', str(tmp_path / 'nowhere'), '--work-dir',
                        str(tmp_path / 'work')])

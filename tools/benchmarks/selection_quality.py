@@ -24,14 +24,14 @@ Figs. 4/6/7; ranking accuracy of the predicted loss, Fig. 5) with the project's 
 Runs live in ``WORK_DIR/<method>/seed_<s>/``. A finished run (``al_results.json``) is reused, a
 started one (``al_state.json``) is resumed, so a rerun after a crash or Ctrl-C continues where it
 stopped. Progress (stage by stage) is printed; each run's full log is ``WORK_DIR/<method>/
-seed_<s>.log``.
+seed_<s>.log``. ``--report-only`` writes the tables of the runs finished so far and starts none.
 
 Usage::
 
     python tools/make_mnist5k.py                       # once: data/mnist5k
     python tools/benchmarks/selection_quality.py [--methods learnloss random entropy coreset]
         [--seeds 0 1 2] [--work-dir work_dirs/selection_quality] [--out-dir DIR]
-        [--jobs 1] [--threads N]
+        [--jobs 1] [--threads N] [--report-only]
     python tools/benchmarks/selection_quality.py --methods all --jobs 2 --threads 1  # + variants
     python tools/make_digit_scenes.py                  # once: data/digit_scenes
     python tools/benchmarks/selection_quality.py --task detection --methods all --jobs 2 \
@@ -390,8 +390,12 @@ def markdown_tables(summary: dict, task: Task = TASKS['classification']) -> str:
     labels = summary[methods[0]]['num_labeled']
     seeds = sorted({s for m in methods for s in summary[m]['seeds']}, key=str)
     lines = [f'Summary, mean ± std over seeds {", ".join(seeds)} (differences: per seed, same '
-             f'initial labels and weights).', '', summary_table(summary), '',
-             ]
+             f'initial labels and weights).', '']
+    if any(summary[m]['seeds'] != seeds for m in methods):
+        lines += ['Not every method has every seed: ' + '; '.join(
+            f'{m} {", ".join(summary[m]["seeds"])}' for m in methods) + '. Each difference '
+            'to random is over the seeds both have.', '']
+    lines += [summary_table(summary), '']
     lines += [f'{task.metric_title}, mean ± std over seeds {", ".join(seeds)}; AUC: the mean '
               f'over the metric-vs-labels curve.', '',
               '| method | ' + ' | '.join(f'{n} labels' for n in labels) + ' | AUC |',
@@ -498,6 +502,9 @@ def parse_args(argv=None):
                         help='print one per-stage table with the methods side by side (the demo) '
                         'instead of the markdown tables (written in any case)')
     parser.add_argument('--no-plots', action='store_true', help='table only')
+    parser.add_argument('--report-only', action='store_true',
+                        help='tables and plots of the runs finished so far; start or resume none '
+                        '(a long benchmark\'s progress, while it runs elsewhere)')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='passed to every run\'s al_train.py --cfg-options (e.g. '
                         'train_cfg.num_stages=3)')
@@ -515,9 +522,15 @@ def main(argv=None) -> int:
         # Seed by seed: an interrupted benchmark has every method at the same seeds.
         jobs = [Job(m, cfg, s, osp.abspath(args.work_dir), data_root, task.data_options,
                     args.cfg_options) for s in args.seeds for m, cfg in methods.items()]
-        start = time.time()
-        failed = run_all(jobs, args.jobs, args.threads)
-        print(f'Runs took {_clock(time.time() - start)}', flush=True)
+        if args.report_only:
+            failed = []
+            unfinished = [job.name for job in jobs if job.status() != 'done']
+            print(f'{len(jobs)} runs: {len(jobs) - len(unfinished)} finished; not finished, left '
+                  f'out: {", ".join(unfinished) or "none"}', flush=True)
+        else:
+            start = time.time()
+            failed = run_all(jobs, args.jobs, args.threads)
+            print(f'Runs took {_clock(time.time() - start)}', flush=True)
         runs = collect(jobs)
         if not runs:
             raise BenchmarkError('no run finished; see the logs above.')
