@@ -92,15 +92,16 @@ def _voc_labeled_boxes(root: str, run_dir: str) -> List[int]:
     """Per stage, the objects (difficult ones too: annotators draw them) in the VOC annotations
     of the images the run had labeled: its ``al_state.json`` lists the labeled ids in the order
     they were labeled (``'<VOC folder>/<image id>'``) and each stage's ``num_labeled``."""
+    from mmlearnloss.active import ALState
+    from mmlearnloss.active.state import ALStateError
     from pre_annotation_quality import voc_objects
     path = osp.join(run_dir, STATE_FILE)
     try:
-        with open(path) as f:
-            state = json.load(f)
-    except (OSError, ValueError) as e:
+        state = ALState.load(path)
+    except (OSError, ALStateError) as e:
         raise AnalysisError(f'{path}: cannot read the run\'s state ({e}).')
     boxes = []
-    for sample_id in state['labeled']:
+    for sample_id in state.labeled:
         folder, image_id = sample_id.split('/', 1)
         xml = osp.join(root, 'VOCdevkit', folder, 'Annotations', f'{image_id}.xml')
         try:
@@ -108,7 +109,7 @@ def _voc_labeled_boxes(root: str, run_dir: str) -> List[int]:
         except (OSError, ET.ParseError) as e:
             raise AnalysisError(f'{path}: cannot read the annotation of {sample_id} ({e}); is '
                                 f'{root} the dataset the run used?')
-    return [sum(boxes[:stage['num_labeled']]) for stage in state['stages']]
+    return [sum(boxes[:stage['num_labeled']]) for stage in state.stages]
 
 
 TASKS = {
