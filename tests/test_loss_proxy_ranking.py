@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from conftest import ROOT, config_path
+from mmlearnloss.active import ALState, PoolSplitter
 from mmlearnloss.engine import pipeline_transforms
 from mmlearnloss.engine.loss_module_fit_hook import clean_views
 from mmlearnloss.evaluation.ranking_metric import ranking_accuracy
@@ -23,12 +24,22 @@ CONFIG = 'mini/ssd_voc_learnloss_mini.py'
 
 
 @pytest.fixture(scope='module')
-def detector(tmp_path_factory):
-    """The mini SSD300 and a loader of 6 VOC test images (other sizes than 300 px), through
-    the framework's test pipeline, which loads the boxes after Resize."""
+def voc_config(tmp_path_factory):
+    """The mini SSD300's config on a mini VOC: 4 pool images, 6 test images (other sizes than
+    300 px)."""
     root = make_voc(str(tmp_path_factory.mktemp('voc')), n07=2, n12=2, n_test=6, seed=0)
     cfg = Config.fromfile(config_path(CONFIG))
     cfg.val_dataloader.dataset.data_root = root
+    for dataset in cfg.train_dataloader.dataset.dataset.datasets:
+        dataset.data_root = root
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def detector(voc_config):
+    """The mini SSD300 and a loader of the 6 VOC test images, through the framework's test
+    pipeline, which loads the boxes after Resize."""
+    cfg = voc_config
     torch.manual_seed(0)  # the same weights whatever ran before in this process
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = build_wrapped(cfg).eval()  # as the tool builds it from a run's config copy
@@ -73,4 +84,36 @@ def test_diagnosis_scores_the_module_the_proxies_a_refit_and_a_ceiling(detector)
 
 def test_a_dir_without_state_says_what_is_expected(tmp_path):
     with pytest.raises(SystemExit, match='no .*al_state.json; expected a run dir'):
+        main([str(tmp_path)])
+
+
+def test_the_tool_reads_a_run_dir_and_prints_a_row_per_stage_with_a_checkpoint(
+        voc_config, detector, tmp_path, capsys):
+    model, loader = detector
+    checkpoint = str(tmp_path / 'stage_1.pth')
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    voc_config.dump(str(tmp_path / 'ssd_voc_learnloss_mini.py'))  # as mmengine copies it
+    labeled = PoolSplitter(voc_config.train_dataloader.dataset.to_dict()).sample_ids()
+    ALState(config_hash='0' * 64, seed=0, stage=1, labeled=labeled,
+            stages=[dict(stage=0, num_labeled=3, status='selected', checkpoint=checkpoint),
+                    dict(stage=1, num_labeled=4, status='trained')]).save(
+                        str(tmp_path / 'al_state.json'))
+    main([str(tmp_path), '--epochs', '2'])
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[1].split(' | ') == ['stage', 'labels', 'module, labeled', 'module, val',
+                                    'entropy, val', 'refit, val', 'ceiling, val']
+    assert len(rows) == 3  # the stage without a checkpoint has no row
+    cells = [float(cell) for cell in rows[2].split(' | ')]
+    assert cells[:2] == [1, 3]
+    views = clean_views(model, loader, uncertainty=True)
+    pred = model.loss_prediction_head.from_pooled(views['pooled']).detach()
+    assert cells[3] == pytest.approx(ranking_accuracy(pred, views['target']), abs=5e-4)
+    assert cells[4] == pytest.approx(ranking_accuracy(views['uncertainty'], views['target']),
+                                     abs=5e-4)
+    assert all(0 <= cell <= 1 for cell in cells[2:])
+
+
+def test_a_state_file_that_is_not_a_run_s_state_says_what_is_wrong(tmp_path):
+    (tmp_path / 'al_state.json').write_text('{"format_version": 1, "stages": []}')
+    with pytest.raises(SystemExit, match=r'al_state.json is malformed: .*seed'):
         main([str(tmp_path)])

@@ -21,7 +21,6 @@ pipeline (no augmentation) and its real loss is computed where the network sees 
 import argparse
 import copy
 import glob
-import json
 import os.path as osp
 import sys
 import tempfile
@@ -108,17 +107,21 @@ def main(argv=None):
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner, load_checkpoint
 
+    from mmlearnloss.active import ALState
     from mmlearnloss.active.scoring import pool_loader_cfg
     from mmlearnloss.active.splits import PoolSplitter
+    from mmlearnloss.active.state import ALStateError
     from mmlearnloss.engine import pipeline_transforms
     from mmlearnloss.engine.loss_module_fit_hook import clean_views
     state_path = osp.join(args.run_dir, 'al_state.json')
     if not osp.isfile(state_path):
         sys.exit(f'loss_proxy_ranking.py: error: no {state_path}; expected a run dir of '
                  f'tools/al_train.py.')
-    with open(state_path) as f:
-        state = json.load(f)
-    stages = [s for s in state['stages'] if s.get('checkpoint')]
+    try:
+        state = ALState.load(state_path)
+    except ALStateError as e:
+        sys.exit(f'loss_proxy_ranking.py: error: {e}')
+    stages = [s for s in state.stages if s.get('checkpoint')]
     cfg = Config.fromfile(args.config or find_config(args.run_dir))
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -138,7 +141,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as splits:
         for record in stages:
             load_checkpoint(model, record['checkpoint'], map_location='cpu', logger='silent')
-            ids = state['labeled'][:record['num_labeled']]
+            ids = state.labeled[:record['num_labeled']]
             loader_cfg, _ = pool_loader_cfg(cfg.val_dataloader, pool, ids, splits,
                                             f'stage_{record["stage"]}_labeled')
             labeled = clean_views(model, Runner.build_dataloader(loader_cfg))

@@ -56,7 +56,8 @@ from typing import Dict, List, Optional, Sequence
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 
-from al_runs import AnalysisError, Run, load_run, mean_std, save_figure  # noqa: E402
+from al_runs import (RESULTS_FILE, STATE_FILE, AnalysisError, Run, load_run, mean_std,  # noqa: E402
+                     save_figure)
 
 
 class Task:
@@ -160,8 +161,6 @@ TASKS = {
         count_annotations=_voc_labeled_boxes),
 }
 RANK_ACC = 'learnloss/rank_acc'
-RESULTS_FILE = 'al_results.json'
-STATE_FILE = 'al_state.json'
 STAGE_LINE = re.compile(r'===== Stage (\d+)/(\d+): (\d+) labeled samples')
 
 
